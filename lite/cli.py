@@ -1,0 +1,243 @@
+"""`lite`: convert, inspect, run, evaluate and time Paddle Lite `.nb` models."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from .errors import LiteError
+
+TARGET_HELP = "x86, arm64-emu or armv7-emu"
+
+
+def _targets_arg(p):
+    p.add_argument("--target", default="x86", help=f"where to run: {TARGET_HELP} (default x86)")
+    p.add_argument("--cpu", default="generic", help="emulated CPU: generic, cortex-a53, cortex-a76")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--power-mode", default="no_bind", help="high, low, full, no_bind, rand_high, rand_low")
+
+
+def _shapes(args, info) -> dict | None:
+    if not getattr(args, "shape", None):
+        return None
+    from .inputs import parse_shape
+
+    return {info.inputs[0]: parse_shape(args.shape)}
+
+
+def cmd_opt(args):
+    from .opt import opt
+
+    out = opt(args.model, target=args.target, quant_weights=args.quant_weights, out=args.out)
+    from .nbfile import read_nb
+
+    info = read_nb(out)
+    print(f"wrote {out} ({info.bytes:,} bytes, opt {info.opt_version}, {len(info.ops)} ops, target {args.target})")
+
+
+def cmd_info(args):
+    from .nbfile import read_nb
+    from .runtimes import list_runtimes
+
+    info = read_nb(args.nb)
+    d = info.to_json()
+    arches = {"arm": ["armv8", "armv7hf"], "x86": []}
+    loadable = []
+    for t in info.targets:
+        if t == "x86":
+            loadable.append("x86 (paddlelite 2.13rc0 pip runtime" + (", wrong results for int8)" if info.is_quantized else ")"))
+        for arch in arches.get(t, []):
+            have = [r for r in list_runtimes() if r.arch == arch and r.version == info.opt_version]
+            loadable.append(f"{arch} on Paddle Lite {info.opt_version}" + ("" if have else " (runtime not installed)"))
+    d["loads_on"] = loadable
+    if args.json:
+        print(json.dumps(d, indent=2))
+        return
+    print(f"{info.path}: {info.bytes:,} bytes, opt {info.opt_version}, targets {', '.join(info.targets) or '-'}"
+          f"{', int8' if info.is_quantized else ''}")
+    print(f"inputs: " + ", ".join(f"{n} [{','.join(map(str, info.input_shapes.get(n, [])))}]" for n in info.inputs))
+    print(f"outputs: {', '.join(info.outputs)}; params: {info.params}")
+    print("loads on: " + "; ".join(loadable))
+    print("ops (type:target/precision count):")
+    for k, v in info.op_summary().items():
+        print(f"  {k:45s} {v}")
+
+
+def cmd_run(args):
+    from .atomic import atomic_path
+    from .inputs import default_inputs, load_npy
+    from .nbfile import read_nb
+    from .targets import get_target
+
+    info = read_nb(args.nb)
+    feed = {info.inputs[0]: load_npy(args.input)} if args.input else default_inputs(info, _shapes(args, info))[0]
+    opts = {"threads": args.threads, "power_mode": args.power_mode}
+    if args.target.endswith("-emu"):
+        opts["cpu"] = args.cpu
+    t = get_target(args.target, **opts)
+    with t.load(args.nb) as s:
+        outs = s.run(feed)
+    for name, arr in outs.items():
+        flat = arr.ravel()
+        print(f"{name}: shape {list(arr.shape)} {arr.dtype}, first {np.array2string(flat[:6], precision=6)}")
+    if args.output:
+        first = next(iter(outs.values()))
+        with atomic_path(args.output, suffix=".npy") as tmp:
+            np.save(tmp, first)
+        print(f"wrote {args.output}")
+
+
+def cmd_bench(args):
+    from .bench import bench, compare
+    from .nbfile import read_nb
+
+    if args.compare:
+        a, b = args.compare
+        res = compare(a, b, target=args.target, threads=args.threads, warmup=args.warmup, repeats=args.repeats,
+                      shapes=_shapes(args, read_nb(a)), cpu=args.cpu, power_mode=args.power_mode)
+        if args.json:
+            print(json.dumps(res, indent=2))
+        else:
+            unit = "instructions per run" if res["metric"] == "instructions_per_run" else "median latency"
+            va = res["a"][res["metric"]] if res["metric"] == "instructions_per_run" else res["a"]["latency_ms"]["median"]
+            vb = res["b"][res["metric"]] if res["metric"] == "instructions_per_run" else res["b"]["latency_ms"]["median"]
+            print(f"{a}: {va:,.3f}\n{b}: {vb:,.3f}\nratio B/A ({unit}, one run on {res['target']}): {res['ratio']:.4f}")
+        return
+    if not args.nb:
+        raise LiteError("give a .nb to time, or --compare A.nb B.nb")
+    info = read_nb(args.nb)
+    res = bench(args.nb, target=args.target, threads=args.threads, warmup=args.warmup, repeats=args.repeats,
+                shapes=_shapes(args, info), cpu=args.cpu, power_mode=args.power_mode)
+    if args.json:
+        print(json.dumps(res, indent=2))
+    elif "latency_ms" in res:
+        l = res["latency_ms"]
+        print(f"{args.nb} on {res['target']} ({res['threads']} thread(s)): median {l['median']:.3f} ms, "
+              f"p90 {l['p90']:.3f} ms over {res['repeats']} runs")
+    else:
+        ipr = res.get("instructions_per_run")
+        what = f"{ipr:,} ARM instructions per run (spread {res['instructions_spread']:.2e})" if ipr else "no instruction count"
+        print(f"{args.nb} on {res['target']} (cpu {res['cpu']}, Paddle Lite kernels for {res.get('kernel_arch')}, "
+              f"runtime {res.get('runtime')}): {what}")
+
+
+def cmd_parity(args):
+    from .inputs import load_npy
+    from .nbfile import read_nb
+    from .parity import parity
+
+    info = read_nb(args.nb)
+    inputs = {info.inputs[0]: load_npy(args.input)} if args.input else None
+    res = parity(args.nb, args.model, target=args.target, shapes=_shapes(args, info), inputs=inputs,
+                 samples=args.samples, cpu=args.cpu)
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return
+    print(f"{args.nb} on {res['target']['target']} vs Paddle Inference ({res['samples']} inputs): "
+          f"max abs diff {res['ir_optim_on']['max_abs_diff']:.3g} (IR optim on), "
+          f"{res['ir_optim_off']['max_abs_diff']:.3g} (IR optim off)")
+    if args.tolerance is not None and res["max_abs_diff"] > args.tolerance:
+        raise LiteError(f"{args.nb}: max abs diff {res['max_abs_diff']:.3g} exceeds --tolerance {args.tolerance}")
+
+
+def cmd_runtime(args):
+    from . import runtimes
+
+    if args.action == "list":
+        rts = runtimes.list_runtimes()
+        if not rts:
+            print("no ARM runtimes installed; `lite runtime add DIR` or `lite runtime fetch v2.10-rc`")
+        for r in rts:
+            print(f"{r.version:10s} {r.arch:8s} {r.dir}{'' if r.runner.is_file() else '  (runner not built yet)'}")
+    elif args.action == "add":
+        for r in runtimes.add(args.path, args.version):
+            runtimes.build_runner(r)
+            print(f"added Paddle Lite {r.version} {r.arch} -> {r.dir} (runner built)")
+    elif args.action == "fetch":
+        for arch in args.arch:
+            r = runtimes.fetch(args.path, arch, base_url=args.base_url)
+            runtimes.build_runner(r)
+            print(f"fetched Paddle Lite {r.version} {r.arch} -> {r.dir} (checksums verified, runner built)")
+    elif args.action == "build":
+        for r in runtimes.list_runtimes():
+            runtimes.build_runner(r, force=True)
+            print(f"built runner for {r.version} {r.arch}")
+        print(f"built qemu plugin {runtimes.plugin_path()}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="lite", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("opt", help="convert a Paddle inference model to .nb")
+    p.add_argument("model", help="inference model dir or .pdmodel file")
+    p.add_argument("--target", default="arm", choices=["arm", "x86"])
+    p.add_argument("--quant-weights", choices=["int8", "int16"], help="opt's weight-only quantization")
+    p.add_argument("--out", help="output .nb (default output/lite/NAME_TARGET.nb)")
+    p.set_defaults(fn=cmd_opt)
+
+    p = sub.add_parser("info", help="size, opt version, ops and precisions of a .nb")
+    p.add_argument("nb")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_info)
+
+    p = sub.add_parser("run", help="run a .nb once")
+    p.add_argument("nb")
+    p.add_argument("--input", help=".npy input (default: seeded random of the declared shape)")
+    p.add_argument("--shape", help="input shape for random data, e.g. 1,3,48,192")
+    p.add_argument("--output", help="write the first output to this .npy")
+    _targets_arg(p)
+    p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("bench", help="latency (x86) or ARM instructions per run (emulated)")
+    p.add_argument("nb", nargs="?")
+    p.add_argument("--compare", nargs=2, metavar=("A.nb", "B.nb"), help="measure both in one run; ratio B/A")
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--shape")
+    p.add_argument("--json", action="store_true")
+    _targets_arg(p)
+    p.set_defaults(fn=cmd_bench)
+
+    p = sub.add_parser("parity", help="max abs diff between a .nb and Paddle Inference")
+    p.add_argument("nb")
+    p.add_argument("--model", required=True, help="the inference model dir the .nb came from")
+    p.add_argument("--input")
+    p.add_argument("--shape")
+    p.add_argument("--samples", type=int, default=3)
+    p.add_argument("--tolerance", type=float, help="exit 2 when the diff is larger")
+    p.add_argument("--json", action="store_true")
+    _targets_arg(p)
+    p.set_defaults(fn=cmd_parity)
+
+    p = sub.add_parser("runtime", help="ARM runtimes: list, add DIR, fetch VERSION, build")
+    p.add_argument("action", choices=["list", "add", "fetch", "build"])
+    p.add_argument("path", nargs="?", help="add: a Paddle Lite ARM Linux build dir; fetch: a version")
+    p.add_argument("--version", help="add: the Paddle Lite version (default: from the dir name)")
+    p.add_argument("--arch", nargs="+", default=["armv8", "armv7hf"], help="fetch: architectures")
+    p.add_argument("--base-url", help="fetch: a mirror of the official files")
+    p.set_defaults(fn=cmd_runtime)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.cmd == "runtime" and args.action in ("add", "fetch") and not args.path:
+        print(f"error: lite runtime {args.action} needs a {'directory' if args.action == 'add' else 'version'}",
+              file=sys.stderr)
+        return 2
+    try:
+        args.fn(args)
+    except LiteError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Find the files of a Paddle inference model, and refuse what opt cannot read."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import LiteError
+
+
+@dataclass
+class InferenceModel:
+    model_file: Path
+    params_file: Path | None  # None: separate per-parameter files in model_dir
+    model_dir: Path
+
+    @property
+    def name(self) -> str:
+        return self.model_dir.name
+
+
+def locate(path: str | os.PathLike) -> InferenceModel:
+    p = Path(path)
+    if not p.exists():
+        raise LiteError(f"{p}: no such model; give a Paddle inference model dir (inference.pdmodel + inference.pdiparams)")
+    if p.is_file():
+        if p.suffix == ".json":
+            raise _pir(p)
+        if p.suffix == ".onnx":
+            raise LiteError(f"{p}: an ONNX model; opt reads Paddle inference models: convert it first "
+                            "(x2paddle --framework=onnx --model FILE --save_dir DIR) and give DIR/inference_model")
+        if p.suffix == ".pdmodel":
+            params = p.with_suffix(".pdiparams")
+            return InferenceModel(p, params if params.is_file() else None, p.parent)
+        raise LiteError(f"{p}: not a Paddle inference model; give its directory or its .pdmodel file")
+    for stem in ("inference", "model"):
+        if (p / f"{stem}.pdmodel").is_file():
+            params = p / f"{stem}.pdiparams"
+            if not params.is_file():
+                raise LiteError(f"{p}: {stem}.pdmodel has no {stem}.pdiparams beside it; copy the whole exported model dir")
+            return InferenceModel(p / f"{stem}.pdmodel", params, p)
+    if (p / "__model__").is_file():
+        params = p / "__params__"
+        return InferenceModel(p / "__model__", params if params.is_file() else None, p)
+    jsons = sorted(p.glob("*.json"))
+    if jsons and any(j.with_suffix(".pdiparams").is_file() for j in jsons):
+        raise _pir(jsons[0])
+    raise LiteError(f"{p}: no inference.pdmodel, model.pdmodel or __model__ inside; "
+                    "export the model with PaddleOCR's tools/export_model.py")
+
+
+def _pir(p: Path) -> LiteError:
+    return LiteError(f"{p}: a Paddle 3 PIR (.json) program, which Paddle Lite's opt cannot read; re-export it "
+                     "with paddlepaddle 2.x, or with FLAGS_enable_pir_api=0 set during export, to get a .pdmodel")
+
+
+def program_ops(model_file: Path) -> list[str]:
+    """Op types of block 0 of a ProgramDesc protobuf (a tiny wire-format walk)."""
+    data = model_file.read_bytes()
+    try:
+        ops = []
+        for field, value in _fields(data):
+            if field == 1:  # blocks
+                for bf, bv in _fields(value):
+                    if bf == 4:  # ops
+                        for of, ov in _fields(bv):
+                            if of == 3:  # type
+                                ops.append(ov.decode())
+                break  # block 0 only
+        if not ops:
+            raise ValueError("no ops")
+        return ops
+    except (ValueError, IndexError, UnicodeDecodeError) as e:
+        raise LiteError(f"{model_file}: not a readable Paddle program ({e}); re-export the inference model") from None
+
+
+def _varint(buf: bytes, i: int) -> tuple[int, int]:
+    shift = result = 0
+    while True:
+        b = buf[i]
+        i += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, i
+        shift += 7
+        if shift > 63:
+            raise ValueError("bad varint")
+
+
+def _fields(buf: bytes):
+    i = 0
+    while i < len(buf):
+        key, i = _varint(buf, i)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            _, i = _varint(buf, i)
+            yield field, None
+        elif wire == 2:
+            n, i = _varint(buf, i)
+            if i + n > len(buf):
+                raise ValueError("truncated field")
+            yield field, buf[i:i + n]
+            i += n
+        elif wire == 1:
+            i += 8
+        elif wire == 5:
+            i += 4
+        else:
+            raise ValueError(f"wire type {wire}")

@@ -1,0 +1,93 @@
+"""`lite opt`: a Paddle inference model to a `.nb`, through Paddle Lite's opt."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .atomic import atomic_path
+from .errors import LiteError
+from .model_dir import InferenceModel, locate, program_ops
+from .nbfile import read_nb
+
+VALID_TARGETS = {"arm": "arm", "x86": "x86"}
+QUANT_TYPES = {"int8": "QUANT_INT8", "int16": "QUANT_INT16"}
+
+
+def _opt_exe() -> str:
+    cand = Path(sys.executable).parent / "paddle_lite_opt"
+    if cand.is_file():
+        return str(cand)
+    found = shutil.which("paddle_lite_opt")
+    if not found:
+        raise LiteError("paddle_lite_opt not found; install the pinned runtime: pip install paddlelite==2.13rc0")
+    return found
+
+
+def unsupported_ops(model: InferenceModel, target: str) -> list[str]:
+    """Ops of the model that opt has no kernel for on `target` (asks opt itself)."""
+    cmd = [_opt_exe(), "--print_model_ops=true", f"--valid_targets={VALID_TARGETS[target]}"]
+    if model.params_file:
+        cmd += [f"--model_file={model.model_file}", f"--param_file={model.params_file}"]
+    else:
+        cmd += [f"--model_dir={model.model_dir}"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    text = p.stdout + p.stderr
+    if "supports this model" in text and "not" not in text.split("supports this model")[0].splitlines()[-1]:
+        return []
+    missing = []
+    in_table = False
+    for line in text.splitlines():
+        if line.strip().startswith("OP_name"):
+            in_table = True
+            continue
+        if in_table:
+            parts = line.split()
+            if not parts or not re.fullmatch(r"[\w.]+", parts[0]):
+                in_table = False
+                continue
+            if "Y" not in parts[1:]:
+                missing.append(parts[0])
+    if not missing and p.returncode != 0:
+        raise LiteError(f"{model.model_dir}: opt could not read the model: {text.strip().splitlines()[-1] if text.strip() else p.returncode}")
+    return missing
+
+
+def default_out(model: InferenceModel, target: str, quant_weights: str | None) -> Path:
+    suffix = f"_{target}" + (f"_w{quant_weights}" if quant_weights else "")
+    return Path("output") / "lite" / f"{model.name}{suffix}.nb"
+
+
+def opt(model: str | os.PathLike, target: str = "arm", quant_weights: str | None = None,
+        out: str | os.PathLike | None = None, check_ops: bool = True) -> Path:
+    """Convert an inference model; returns the written `.nb` path."""
+    if target not in VALID_TARGETS:
+        raise LiteError(f"unknown opt target {target!r}; use arm or x86")
+    if quant_weights and quant_weights not in QUANT_TYPES:
+        raise LiteError(f"unknown --quant-weights {quant_weights!r}; use int8 or int16")
+    m = locate(model)
+    program_ops(m.model_file)  # a truncated or foreign file fails here with its name
+    if check_ops:
+        missing = unsupported_ops(m, target)
+        if missing:
+            raise LiteError(f"{m.model_dir}: Paddle Lite has no {target} kernel for op(s) {', '.join(missing)}; "
+                            "replace them in the network or export with a supported equivalent")
+    out = Path(out) if out else default_out(m, target, quant_weights)
+    if out.suffix != ".nb":
+        raise LiteError(f"{out}: the output must end in .nb")
+    with atomic_path(out, suffix=".nb") as tmp:
+        stem = str(tmp)[:-3]
+        job = {"model_file": str(m.model_file), "params_file": str(m.params_file) if m.params_file else None,
+               "model_dir": str(m.model_dir), "valid_targets": VALID_TARGETS[target],
+               "quant_type": QUANT_TYPES.get(quant_weights or ""), "out_stem": stem}
+        p = subprocess.run([sys.executable, "-m", "lite._opt_worker", json.dumps(job)],
+                           capture_output=True, text=True, timeout=1800)
+        if p.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
+            from .protocol import fatal_reason
+            raise LiteError(f"{m.model_dir}: opt failed: {fatal_reason(p.stderr + p.stdout)}")
+        read_nb(tmp)  # the written file must parse whole
+    return out

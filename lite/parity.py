@@ -1,0 +1,64 @@
+"""`lite parity`: the same inputs through a `.nb` and through Paddle Inference."""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import LiteError
+from .model_dir import locate
+from .nbfile import read_nb
+from .targets import get_target
+
+
+def paddle_inference(model_dir: str, feeds: list[dict], ir_optim: bool) -> list[dict[str, np.ndarray]]:
+    """Reference outputs from Paddle Inference (imported here, never beside paddlelite)."""
+    m = locate(model_dir)
+    import paddle.inference as pi
+
+    cfg = pi.Config(str(m.model_file), str(m.params_file)) if m.params_file else pi.Config(str(m.model_dir))
+    cfg.disable_gpu()
+    cfg.switch_ir_optim(ir_optim)
+    cfg.disable_glog_info()
+    cfg.set_cpu_math_library_num_threads(1)
+    pred = pi.create_predictor(cfg)
+    outs = []
+    for feed in feeds:
+        for name in pred.get_input_names():
+            if name not in feed:
+                raise LiteError(f"{model_dir}: the inference model takes input {name!r}, the .nb does not")
+            h = pred.get_input_handle(name)
+            h.reshape(list(feed[name].shape))
+            h.copy_from_cpu(np.ascontiguousarray(feed[name]))
+        pred.run()
+        outs.append({n: pred.get_output_handle(n).copy_to_cpu() for n in pred.get_output_names()})
+    return outs
+
+
+def parity(nb: str, model_dir: str, target: str = "x86", shapes: dict | None = None,
+           inputs: dict | None = None, samples: int = 3, cpu: str = "generic") -> dict:
+    from .inputs import default_inputs
+
+    info = read_nb(nb)
+    feeds = [inputs] if inputs else default_inputs(info, shapes, samples=samples)
+    opts = {"cpu": cpu} if target.endswith("-emu") else {}
+    t = get_target(target, **opts)
+    with t.load(nb) as s:
+        lite_outs = [s.run(f) for f in feeds]
+    result = {"model": nb, "reference": str(model_dir), "target": t.describe(), "samples": len(feeds)}
+    for ir in (True, False):
+        ref = paddle_inference(model_dir, feeds, ir)
+        diff = 0.0
+        per_output: dict[str, float] = {}
+        for lo, ro in zip(lite_outs, ref):
+            for i, (name, a) in enumerate(lo.items()):
+                b = ro.get(name)
+                if b is None:  # names can differ after opt's fusions; fall back to order
+                    b = list(ro.values())[i]
+                if a.shape != b.shape:
+                    raise LiteError(f"{nb}: output {name!r} has shape {a.shape} on Lite but {b.shape} in Paddle Inference")
+                d = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
+                per_output[name] = max(per_output.get(name, 0.0), d)
+                diff = max(diff, d)
+        key = "ir_optim_on" if ir else "ir_optim_off"
+        result[key] = {"max_abs_diff": diff, "per_output": per_output}
+    result["max_abs_diff"] = max(result["ir_optim_on"]["max_abs_diff"], result["ir_optim_off"]["max_abs_diff"])
+    return result

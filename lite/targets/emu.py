@@ -1,0 +1,90 @@
+"""`arm64-emu` and `armv7-emu`: the project's runner on a Paddle Lite ARM
+Linux runtime, under qemu-user, with an optional instruction counter."""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+
+import numpy as np
+
+from .. import cpu as cpumod
+from .. import runtimes, toolchain
+from ..errors import LiteError
+from ..nbfile import NbInfo
+from ..protocol import RunnerProcess
+from .base import BenchResult, Session, Target, power_mode_index, register
+
+ARCH_OF = {"arm64-emu": "armv8", "armv7-emu": "armv7hf"}
+
+
+@register("arm64-emu", "armv7-emu")
+class EmuTarget(Target):
+    def __init__(self, name: str = "arm64-emu", threads: int = 1, power_mode: str | int = "no_bind",
+                 cpu: str = "generic", count: bool = False, runtime_version: str | None = None, **_):
+        self.name = name
+        self.arch = ARCH_OF[name]
+        self.threads = int(threads)
+        self.power = power_mode_index(power_mode)
+        self.cpu = cpumod.get_cpu(cpu)
+        self.count = count
+        self.runtime_version = runtime_version
+        self.cpu_shown = None
+
+    def check(self, info: NbInfo) -> None:
+        if "x86" in info.targets:
+            raise LiteError(f"{info.path}: an x86 .nb does not run on ARM; convert with `lite opt MODEL --target arm`")
+        self.runtime_for(info)
+
+    def runtime_for(self, info: NbInfo) -> runtimes.Runtime:
+        return runtimes.find(self.runtime_version or info.opt_version, self.arch)
+
+    def open(self, nb_path: str, info: NbInfo) -> "EmuSession":
+        rt = self.runtime_for(info)
+        runner = runtimes.build_runner(rt)
+        qemu, sysroot = toolchain.qemu(self.arch)
+        cmd = [qemu, "-L", sysroot, "-cpu", self.cpu.qemu_cpu[self.arch]]
+        counts = None
+        if self.count:
+            fd, counts = tempfile.mkstemp(prefix="insn.", suffix=".txt")
+            os.close(fd)
+            cmd += ["-plugin", f"{runtimes.plugin_path()},out={counts}"]
+        cmd += [str(runner), os.path.abspath(nb_path), str(self.threads), str(self.power)]
+        cmd, self.cpu_shown = cpumod.wrap(cmd, self.cpu)
+        label = f"{nb_path} on {self.name} ({rt.version} runtime)"
+        return EmuSession(RunnerProcess(cmd, label), info, self, counts, rt)
+
+    def describe(self) -> dict:
+        return {"target": self.name, "threads": self.threads, "cpu": self.cpu_shown or self.cpu.name}
+
+
+class EmuSession(Session):
+    def __init__(self, proc, info, target, counts_path, runtime):
+        super().__init__(proc, info, target)
+        self.counts_path = counts_path
+        self.runtime = runtime
+
+    def kernel_arch(self) -> str:
+        """The CPU architecture Paddle Lite itself detected (from its log)."""
+        m = re.findall(r"CPU ARCH: (\S+)", self.proc.stderr_text())
+        return m[0] if m else "unknown"
+
+    def bench(self, warmup: int = 1, repeats: int = 5) -> BenchResult:
+        times = self.proc.bench(warmup, repeats)
+        instr = None
+        if self.counts_path:
+            marks = _read_marks(self.counts_path)
+            last = marks[-2 * repeats:]
+            if len(last) == 2 * repeats:
+                instr = [int(last[2 * i + 1] - last[2 * i]) for i in range(repeats)]
+        return BenchResult(times, instr, {"kernel_arch": self.kernel_arch(), "runtime": self.runtime.version})
+
+    def close(self) -> None:
+        super().close()
+        if self.counts_path and os.path.exists(self.counts_path):
+            os.unlink(self.counts_path)
+
+
+def _read_marks(path: str) -> list[int]:
+    with open(path) as f:
+        return [int(line.split()[1]) for line in f if line.startswith("mark ")]

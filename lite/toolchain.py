@@ -1,0 +1,45 @@
+"""Host tools the emulated ARM targets need, and the Debian package for each."""
+from __future__ import annotations
+
+import shutil
+
+from .errors import LiteError
+
+ARCHES = {
+    # arch: (cross C++ compiler, its Debian package, qemu binary, sysroot, ELF e_machine)
+    "armv8": ("aarch64-linux-gnu-g++", "g++-aarch64-linux-gnu", "qemu-aarch64", "/usr/aarch64-linux-gnu", 183),
+    "armv7hf": ("arm-linux-gnueabihf-g++", "g++-arm-linux-gnueabihf", "qemu-arm", "/usr/arm-linux-gnueabihf", 40),
+}
+QEMU_PACKAGE = "qemu-user"
+
+
+def check_arch(arch: str) -> None:
+    if arch not in ARCHES:
+        raise LiteError(f"unknown ARM architecture {arch!r}; use one of {', '.join(ARCHES)}")
+
+
+def cross_compiler(arch: str) -> str:
+    check_arch(arch)
+    exe, pkg = ARCHES[arch][0], ARCHES[arch][1]
+    path = shutil.which(exe)
+    if not path:
+        raise LiteError(f"{exe} not found: the {arch} runner needs it; install it with `apt-get install {pkg}`")
+    return path
+
+
+def host_cc() -> str:
+    for exe in ("gcc", "cc"):
+        path = shutil.which(exe)
+        if path:
+            return path
+    raise LiteError("no host C compiler (gcc) for the instruction-count plugin; `apt-get install gcc`")
+
+
+def qemu(arch: str) -> tuple[str, str]:
+    """(qemu binary, sysroot) for `arch`."""
+    check_arch(arch)
+    exe, sysroot = ARCHES[arch][2], ARCHES[arch][3]
+    path = shutil.which(exe)
+    if not path:
+        raise LiteError(f"{exe} not found: emulated ARM targets need it; install it with `apt-get install {QEMU_PACKAGE}`")
+    return path, sysroot

@@ -1,0 +1,1 @@
+"""Compression of PaddleOCR models (pruning, quantization), built on `lite`."""
