@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 @contextmanager
-def atomic_path(dest: str | os.PathLike, suffix: str = ""):
+def atomic_path(dest: str | os.PathLike, suffix: str = "", mode: int = 0o666):
     """Yield a temp path beside `dest`; it replaces `dest` only if the block succeeds."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -18,7 +18,7 @@ def atomic_path(dest: str | os.PathLike, suffix: str = ""):
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
+        os.chmod(tmp, mode & ~_umask())  # mkstemp makes 0600; give the usual mode
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):

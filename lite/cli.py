@@ -30,7 +30,8 @@ def _shapes(args, info) -> dict | None:
 def cmd_opt(args):
     from .opt import opt
 
-    out = opt(args.model, target=args.target, quant_weights=args.quant_weights, out=args.out)
+    out = opt(args.model, target=args.target, quant_weights=args.quant_weights, out=args.out,
+              opt_version=args.opt_version)
     from .nbfile import read_nb
 
     info = read_nb(out)
@@ -176,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default="arm", choices=["arm", "x86"])
     p.add_argument("--quant-weights", choices=["int8", "int16"], help="opt's weight-only quantization")
     p.add_argument("--out", help="output .nb (default output/lite/NAME_TARGET.nb)")
+    p.add_argument("--opt-version", help="v2.13-rc (default, the pip opt) or v2.10-rc (for the v2.10-rc runtime)")
     p.set_defaults(fn=cmd_opt)
 
     p = sub.add_parser("info", help="size, opt version, ops and precisions of a .nb")
@@ -236,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head`
+        sys.stderr.close()
+        return 0
     return 0
 
 

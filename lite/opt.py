@@ -52,9 +52,33 @@ def unsupported_ops(model: InferenceModel, target: str) -> list[str]:
                 continue
             if "Y" not in parts[1:]:
                 missing.append(parts[0])
+    m = re.search(r"unsupported ops are: (.*)", text)
+    if m:  # opt's own summary line names them
+        missing = sorted(set(missing) | set(re.findall(r"'([\w.]+)'", m.group(1))))
     if not missing and p.returncode != 0:
         raise LiteError(f"{model.model_dir}: opt could not read the model: {text.strip().splitlines()[-1] if text.strip() else p.returncode}")
     return missing
+
+
+# Other opt versions run from their own interpreters (the 2.10 wheel stops at
+# Python 3.9); the set-up script makes `.venv39`.
+OPT_PYTHONS = {"v2.10-rc": ("OCRSLIM_OPT_PYTHON_V2_10", ".venv39/bin/python")}
+PIP_OPT_VERSION = "v2.13-rc"
+
+
+def _opt_python(version: str | None) -> str:
+    if not version or version == PIP_OPT_VERSION:
+        return sys.executable
+    if version not in OPT_PYTHONS:
+        raise LiteError(f"unknown --opt-version {version!r}; use {PIP_OPT_VERSION} or {', '.join(OPT_PYTHONS)}")
+    env, rel = OPT_PYTHONS[version]
+    from .paths import REPO_ROOT
+
+    py = os.environ.get(env) or str(REPO_ROOT / rel)
+    if not Path(py).is_file():
+        raise LiteError(f"the {version} opt is not installed: run scripts/setup.sh (needs Python 3.9), "
+                        f"or set {env} to a Python with paddlelite=={version[1:].replace('-rc', 'rc0')}")
+    return py
 
 
 def default_out(model: InferenceModel, target: str, quant_weights: str | None) -> Path:
@@ -63,12 +87,14 @@ def default_out(model: InferenceModel, target: str, quant_weights: str | None) -
 
 
 def opt(model: str | os.PathLike, target: str = "arm", quant_weights: str | None = None,
-        out: str | os.PathLike | None = None, check_ops: bool = True) -> Path:
+        out: str | os.PathLike | None = None, check_ops: bool = True,
+        opt_version: str | None = None) -> Path:
     """Convert an inference model; returns the written `.nb` path."""
     if target not in VALID_TARGETS:
         raise LiteError(f"unknown opt target {target!r}; use arm or x86")
     if quant_weights and quant_weights not in QUANT_TYPES:
         raise LiteError(f"unknown --quant-weights {quant_weights!r}; use int8 or int16")
+    python = _opt_python(opt_version)
     m = locate(model)
     program_ops(m.model_file)  # a truncated or foreign file fails here with its name
     if check_ops:
@@ -84,7 +110,8 @@ def opt(model: str | os.PathLike, target: str = "arm", quant_weights: str | None
         job = {"model_file": str(m.model_file), "params_file": str(m.params_file) if m.params_file else None,
                "model_dir": str(m.model_dir), "valid_targets": VALID_TARGETS[target],
                "quant_type": QUANT_TYPES.get(quant_weights or ""), "out_stem": stem}
-        p = subprocess.run([sys.executable, "-m", "lite._opt_worker", json.dumps(job)],
+        worker = str(Path(__file__).with_name("_opt_worker.py"))  # runs without `lite` installed
+        p = subprocess.run([python, worker, json.dumps(job)],
                            capture_output=True, text=True, timeout=1800)
         if p.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
             from .protocol import fatal_reason

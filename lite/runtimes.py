@@ -187,14 +187,13 @@ def build_runner(rt: Runtime, force: bool = False) -> Path:
     if rt.runner.is_file() and not force and rt.runner.stat().st_mtime >= src.stat().st_mtime:
         return rt.runner
     cxx = toolchain.cross_compiler(rt.arch)
-    with atomic_path(rt.runner) as tmp:
+    with atomic_path(rt.runner, mode=0o777) as tmp:
         cmd = [cxx, "-O2", "-std=c++11", f"-I{rt.include}", str(src), f"-L{rt.dir}",
                "-lpaddle_light_api_shared", "-Wl,-rpath,$ORIGIN", "-o", str(tmp)]
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode != 0:
             last = (p.stderr.strip().splitlines() or ["?"])[-1]
             raise LiteError(f"building the {rt.arch} runner for {rt.version} failed: {last}")
-        os.chmod(tmp, 0o755)
     return rt.runner
 
 

@@ -1,0 +1,99 @@
+"""Runtimes as targets: parity with Paddle Inference on x86 and emulated ARM,
+the version rule, and refusals."""
+import numpy as np
+import pytest
+
+from lite.errors import LiteError
+from lite.parity import parity
+from lite.targets import get_target
+
+from .conftest import CLS_SHAPE, lite_cli
+
+SHAPES = {"x": CLS_SHAPE}
+
+
+def test_parity_x86(cls_x86_nb, cls_model):
+    res = parity(str(cls_x86_nb), str(cls_model), target="x86", shapes=SHAPES, samples=3)
+    assert res["ir_optim_on"]["max_abs_diff"] <= 1e-4
+    assert res["ir_optim_off"]["max_abs_diff"] <= 1e-4
+
+
+@pytest.mark.parametrize("target", ["arm64-emu", "armv7-emu"])
+def test_parity_emulated_arm(cls_arm_nb, cls_model, target):
+    res = parity(str(cls_arm_nb), str(cls_model), target=target, shapes=SHAPES, samples=2)
+    assert res["max_abs_diff"] <= 1e-4
+    assert res["target"]["target"] == target
+
+
+def test_v210_nb_runs_on_v210_runtime(cls_v210_nb, cls_model):
+    t = get_target("arm64-emu")
+    with t.load(str(cls_v210_nb)) as s:
+        assert s.runtime.version == "v2.10-rc"
+    res = parity(str(cls_v210_nb), str(cls_model), target="arm64-emu", shapes=SHAPES, samples=2)
+    assert res["max_abs_diff"] <= 1e-4
+
+
+def test_many_inputs_one_process_and_outputs_not_stale(cls_arm_nb):
+    rng = np.random.RandomState(1)
+    with get_target("arm64-emu").load(str(cls_arm_nb)) as s:
+        outs = [s.run({"x": rng.uniform(-1, 1, CLS_SHAPE).astype(np.float32)})["softmax_0.tmp_0"]
+                for _ in range(3)]
+        wide = s.run({"x": rng.uniform(-1, 1, (2, 3, 48, 160)).astype(np.float32)})  # variable shape, batch 2
+    assert not np.allclose(outs[0], outs[1]) and not np.allclose(outs[1], outs[2])
+    for o in outs:
+        assert o.shape == (1, 2) and abs(float(o.sum()) - 1) < 1e-5
+    assert wide["softmax_0.tmp_0"].shape == (2, 2)
+
+
+def test_int8_nb_on_arm_matches_fake_quant_graph(cls_int8_nb):
+    model, nb = cls_int8_nb
+    res = parity(str(nb), str(model), target="arm64-emu", shapes=SHAPES, samples=2)
+    assert res["max_abs_diff"] <= 1e-4
+
+
+def test_int8_nb_refused_on_x86(cls_int8_nb, tmp_path):
+    from lite.opt import opt
+
+    model, _ = cls_int8_nb
+    nb = opt(model, target="x86", out=tmp_path / "int8_x86.nb")
+    p = lite_cli("run", str(nb), "--target", "x86", "--shape", "1,3,48,192")
+    assert p.returncode == 2
+    assert "quantized (int8)" in p.stderr and "ARM target" in p.stderr
+
+
+def test_wrong_platform_nb_refused(cls_arm_nb, cls_x86_nb):
+    with pytest.raises(LiteError, match="ARM .nb does not run on the x86 runtime"):
+        get_target("x86").load(str(cls_arm_nb))
+    with pytest.raises(LiteError, match="x86 .nb does not run on ARM"):
+        get_target("arm64-emu").load(str(cls_x86_nb))
+
+
+def test_missing_runtime_version_is_named(cls_arm_nb):
+    t = get_target("arm64-emu", runtime_version="v2.12")
+    with pytest.raises(LiteError, match=r"no Paddle Lite v2\.12 runtime for armv8 .*runtime of the opt"):
+        t.load(str(cls_arm_nb))
+
+
+def test_wrong_input_shape(cls_arm_nb, tmp_path):
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((1, 1, 48, 192), np.float32))
+    p = lite_cli("run", str(cls_arm_nb), "--target", "arm64-emu", "--input", str(x))
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "input 'x' has shape 1x1x48x192 but the model expects ?x3x?x?" in p.stderr
+
+
+def test_run_writes_output(cls_x86_nb, tmp_path):
+    x = tmp_path / "x.npy"
+    np.save(x, np.random.RandomState(0).uniform(-1, 1, CLS_SHAPE).astype(np.float32))
+    out = tmp_path / "y.npy"
+    p = lite_cli("run", str(cls_x86_nb), "--input", str(x), "--output", str(out))
+    assert p.returncode == 0, p.stderr
+    y = np.load(out)
+    assert y.shape == (1, 2) and abs(float(y.sum()) - 1) < 1e-5
+
+
+def test_parity_cli(cls_arm_nb, cls_model):
+    p = lite_cli("parity", str(cls_arm_nb), "--model", str(cls_model), "--target", "arm64-emu",
+                 "--shape", "1,3,48,192", "--samples", "1", "--tolerance", "1e-4")
+    assert p.returncode == 0, p.stderr
+    assert "IR optim on" in p.stdout
