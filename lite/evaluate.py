@@ -1,0 +1,76 @@
+"""`lite eval`: task accuracy of a `.nb` on a target, or of a Paddle inference
+model (the fast stand-in for search loops, shown to agree with the `.nb`)."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from tqdm import tqdm
+
+from .errors import LiteError
+from .targets import get_target
+
+TASKS = ("cls",)
+
+
+def _task(task: str):
+    if task not in TASKS:
+        raise LiteError(f"unknown task {task!r}; this version evaluates: {', '.join(TASKS)}")
+    from .ocr import cls
+
+    return cls
+
+
+def eval_nb(nb: str, reader, task: str = "cls", target: str = "arm64-emu", cpu: str = "generic",
+            workers: int = 2, batch_size: int = 16, desc: str | None = None) -> dict:
+    """Accuracy of `nb` on `reader`; emulated targets use `workers` processes
+    (one per core), each a loaded runner fed its share of the batches."""
+    mod = _task(task)
+    data = list(mod.batches(reader, batch_size))
+    opts = {"cpu": cpu} if target.endswith("-emu") else {}
+    t = get_target(target, **opts)
+    workers = max(1, min(workers if target.endswith("-emu") else 1, len(data)))
+    shards = [data[i::workers] for i in range(workers)]
+    bar = tqdm(total=sum(len(x) for x, _ in data), desc=desc or f"eval {task} on {target}", unit="img", leave=False)
+
+    def work(shard):
+        out = []
+        with t.load(nb) as s:
+            for x, y in shard:
+                probs = next(iter(s.run(x).values()))
+                out.append((probs, y))
+                bar.update(len(y))
+        return out
+
+    with ThreadPoolExecutor(workers) as ex:
+        results = [r for part in ex.map(work, shards) for r in part]
+    bar.close()
+    probs = np.concatenate([p for p, _ in results])
+    labels = np.concatenate([y for _, y in results])
+    return {"metric": "accuracy", "value": mod.accuracy(probs, labels), "size": int(len(labels)),
+            "target": t.describe()}
+
+
+def eval_inference(model_dir: str, reader, task: str = "cls", batch_size: int = 32) -> dict:
+    mod = _task(task)
+    from .parity import paddle_inference
+
+    data = list(mod.batches(reader, batch_size))
+    if not data:
+        raise LiteError(f"{reader.name}: no samples to evaluate")
+    name = _input_name(model_dir)
+    outs = paddle_inference(model_dir, [{name: x} for x, _ in data], ir_optim=True)
+    probs = np.concatenate([next(iter(o.values())) for o in outs])
+    labels = np.concatenate([y for _, y in data])
+    return {"metric": "accuracy", "value": mod.accuracy(probs, labels), "size": int(len(labels))}
+
+
+def _input_name(model_dir: str) -> str:
+    from .model_dir import locate
+
+    m = locate(model_dir)
+    import paddle.inference as pi
+
+    cfg = pi.Config(str(m.model_file), str(m.params_file))
+    cfg.disable_glog_info()
+    return pi.create_predictor(cfg).get_input_names()[0]

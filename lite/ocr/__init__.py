@@ -1,0 +1,1 @@
+"""OCR pre/post-processing and metrics that evaluating a `.nb` needs."""

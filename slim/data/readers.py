@@ -1,0 +1,85 @@
+"""Readers: PaddleOCR label files, plain image folders, in-memory lists."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator, Protocol
+
+import cv2
+import numpy as np
+
+from lite.errors import LiteError
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+class Reader(Protocol):
+    """The whole protocol: a name, a length, and (image, label) pairs."""
+
+    name: str
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, str]]: ...
+
+
+class ListReader:
+    def __init__(self, name: str, items: list[tuple[np.ndarray, str]]):
+        self.name, self.items = name, items
+        self.skipped = 0
+
+    def __len__(self):
+        return len(self.items)
+
+    def __iter__(self):
+        return iter(self.items)
+
+
+def imread(path: Path) -> np.ndarray | None:
+    data = np.fromfile(str(path), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    return img if img is not None and img.size else None
+
+
+def read_label_file(path: str | os.PathLike, name: str | None = None) -> ListReader:
+    """PaddleOCR's `path<TAB>label` format (paths relative to the file's folder)."""
+    path = Path(path)
+    if not path.is_file():
+        raise LiteError(f"{path}: no such label file; give a PaddleOCR label file (path<TAB>label per line) or an image folder")
+    items, skipped = [], 0
+    for n, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+        if not line.strip():
+            continue
+        if "\t" not in line:
+            raise LiteError(f"{path}:{n}: malformed label line {line[:60]!r}; expected path<TAB>label")
+        rel, label = line.split("\t", 1)
+        img = imread(path.parent / rel)
+        if img is None:
+            skipped += 1
+            continue
+        items.append((img, label.strip()))
+    if not items:
+        raise LiteError(f"{path}: no readable images ({skipped} failed to decode)")
+    r = ListReader(name or path.stem, items)
+    r.skipped = skipped
+    return r
+
+
+def read_image_dir(path: str | os.PathLike, label: str = "", name: str | None = None) -> ListReader:
+    path = Path(path)
+    if not path.is_dir():
+        raise LiteError(f"{path}: no such folder")
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTS)
+    items, skipped = [], 0
+    for f in files:
+        img = imread(f)
+        if img is None:
+            skipped += 1
+        else:
+            items.append((img, label))
+    if not items:
+        raise LiteError(f"{path}: no readable images ({len(files)} files, {skipped} failed to decode); "
+                        "give a folder of .jpg/.png crops or a PaddleOCR label file")
+    r = ListReader(name or path.name, items)
+    r.skipped = skipped
+    return r
