@@ -4,11 +4,43 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lite.errors import LiteError
+
+
+def cmd_quant(args):
+    from .quant_job import run
+    from .recipe import load_quant_recipe
+
+    if args.task != "cls":
+        raise LiteError(f"slim quant {args.task}: only cls is in this version")
+    recipe = load_quant_recipe(args.recipe)
+    r = run(recipe, model=args.model, data=args.data, out=args.out)
+    b, s = r["baseline"], r["slim"]
+    print(f"{r['model']}: int8 ({s['algo']}) .nb {s['nb_bytes_arm']:,} bytes (float {b['nb_bytes_arm']:,}); "
+          f"accuracy on the ARM .nb {s['metric_value']:.4f} vs {b['metric_value']:.4f}; "
+          f"ARM instructions x{r['ratios']['instructions']:.3f} ({r['cpu']}); {r['seconds']} s")
+    print(f"report: {args.out or 'output/slim_quant_' + r['model']}/report.md")
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="slim", description=__doc__)
-    ap.add_subparsers(dest="cmd", required=True)
-    ap.parse_args(argv)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("quant", help="post-training int8 quantization, gated on the ARM .nb")
+    p.add_argument("task", choices=["cls", "det_mobile", "rec"])
+    p.add_argument("--model", help="zoo name or local inference model dir (default: the recipe's)")
+    p.add_argument("--recipe", help="YAML recipe (default recipes/cls_quant.yaml)")
+    p.add_argument("--data", help="eval data: PaddleOCR label file or folder of upright crops")
+    p.add_argument("--out", help="output dir (default output/slim_quant_MODEL)")
+    p.set_defaults(fn=cmd_quant)
+    args = ap.parse_args(argv)
+    try:
+        args.fn(args)
+    except LiteError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -1,0 +1,51 @@
+"""Post-training static quantization with PaddleSlim (`quant_post_static`)."""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+from lite.model_dir import locate
+
+
+def calibration_arrays(reader, preprocess, limit: int) -> np.ndarray:
+    xs = [preprocess(img) for i, (img, _) in enumerate(reader) if i < limit]
+    return np.stack(xs)
+
+
+def quant_post_static(model_dir: str | Path, out_dir: str | Path, calib: np.ndarray, algo: str,
+                      weight_quantize_type: str = "channel_wise_abs_max", batch_size: int = 16) -> Path:
+    """Quantize an inference model with `algo`; writes inference.pdmodel/.pdiparams to out_dir."""
+    import paddle
+    from paddleslim.quant import quant_post_static as _qps
+
+    m = locate(model_dir)
+    paddle.enable_static()
+
+    class _DS(paddle.io.Dataset):
+        def __len__(self):
+            return len(calib)
+
+        def __getitem__(self, i):
+            return calib[i]
+
+    program = paddle.static.Program()
+    with paddle.static.program_guard(program):
+        x = paddle.static.data(name="x", shape=[None, *calib.shape[1:]], dtype="float32")
+    # paddle 2.6's quant_post_static only takes a DataLoader bound to a feed_list
+    loader = paddle.io.DataLoader(_DS(), feed_list=[x], batch_size=batch_size, return_list=False, shuffle=False)
+    exe = paddle.static.Executor(paddle.CPUPlace())
+    paddle.seed(0)
+    np.random.seed(0)
+    batches = (len(calib) + batch_size - 1) // batch_size
+    with contextlib.redirect_stdout(io.StringIO()):  # paddleslim prints per-op progress
+        _qps(executor=exe, model_dir=str(m.model_dir), quantize_model_path=str(out_dir),
+             model_filename=m.model_file.name, params_filename=m.params_file.name if m.params_file else None,
+             save_model_filename="inference.pdmodel", save_params_filename="inference.pdiparams",
+             data_loader=loader, batch_nums=batches, algo=algo, hist_percent=0.9999,
+             weight_quantize_type=weight_quantize_type, onnx_format=False, is_full_quantize=False)
+    os.environ.pop("FLAGS_use_mkldnn", None)
+    return Path(out_dir)
