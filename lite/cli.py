@@ -58,7 +58,7 @@ def cmd_info(args):
         return
     print(f"{info.path}: {info.bytes:,} bytes, opt {info.opt_version}, targets {', '.join(info.targets) or '-'}"
           f"{', int8' if info.is_quantized else ''}")
-    print(f"inputs: " + ", ".join(f"{n} [{','.join(map(str, info.input_shapes.get(n, [])))}]" for n in info.inputs))
+    print("inputs: " + ", ".join(f"{n} [{','.join(map(str, info.input_shapes.get(n, [])))}]" for n in info.inputs))
     print(f"outputs: {', '.join(info.outputs)}; params: {info.params}")
     print("loads on: " + "; ".join(loadable))
     print("ops (type:target/precision count):")

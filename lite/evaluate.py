@@ -58,19 +58,8 @@ def eval_inference(model_dir: str, reader, task: str = "cls", batch_size: int = 
     data = list(mod.batches(reader, batch_size))
     if not data:
         raise LiteError(f"{reader.name}: no samples to evaluate")
-    name = _input_name(model_dir)
-    outs = paddle_inference(model_dir, [{name: x} for x, _ in data], ir_optim=True)
+    outs = paddle_inference(model_dir, [[x] for x, _ in data], ir_optim=True)
     probs = np.concatenate([next(iter(o.values())) for o in outs])
     labels = np.concatenate([y for _, y in data])
     return {"metric": "accuracy", "value": mod.accuracy(probs, labels), "size": int(len(labels))}
 
-
-def _input_name(model_dir: str) -> str:
-    from .model_dir import locate
-
-    m = locate(model_dir)
-    import paddle.inference as pi
-
-    cfg = pi.Config(str(m.model_file), str(m.params_file))
-    cfg.disable_glog_info()
-    return pi.create_predictor(cfg).get_input_names()[0]

@@ -9,7 +9,7 @@ from .nbfile import read_nb
 from .targets import get_target
 
 
-def paddle_inference(model_dir: str, feeds: list[dict], ir_optim: bool) -> list[dict[str, np.ndarray]]:
+def paddle_inference(model_dir: str, feeds: list, ir_optim: bool) -> list[dict[str, np.ndarray]]:
     """Reference outputs from Paddle Inference (imported here, never beside paddlelite)."""
     m = locate(model_dir)
     import paddle.inference as pi
@@ -21,8 +21,11 @@ def paddle_inference(model_dir: str, feeds: list[dict], ir_optim: bool) -> list[
     cfg.set_cpu_math_library_num_threads(1)
     pred = pi.create_predictor(cfg)
     outs = []
+    names = pred.get_input_names()
     for feed in feeds:
-        for name in pred.get_input_names():
+        if isinstance(feed, (list, tuple)):  # arrays in the model's input order
+            feed = dict(zip(names, feed))
+        for name in names:
             if name not in feed:
                 raise LiteError(f"{model_dir}: the inference model takes input {name!r}, the .nb does not")
             h = pred.get_input_handle(name)

@@ -5,11 +5,9 @@ shares this code: start once, feed many inputs, time repeated runs.
 """
 from __future__ import annotations
 
-import os
 import struct
 import subprocess
 import tempfile
-from pathlib import Path
 
 import numpy as np
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 from pathlib import Path
 
 import numpy as np
@@ -47,5 +46,4 @@ def quant_post_static(model_dir: str | Path, out_dir: str | Path, calib: np.ndar
              save_model_filename="inference.pdmodel", save_params_filename="inference.pdiparams",
              data_loader=loader, batch_nums=batches, algo=algo, hist_percent=0.9999,
              weight_quantize_type=weight_quantize_type, onnx_format=False, is_full_quantize=False)
-    os.environ.pop("FLAGS_use_mkldnn", None)
     return Path(out_dir)

@@ -6,7 +6,6 @@ import os
 import re
 import tempfile
 
-import numpy as np
 
 from .. import cpu as cpumod
 from .. import runtimes, toolchain
