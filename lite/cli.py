@@ -31,7 +31,7 @@ def cmd_opt(args):
     from .opt import opt
 
     out = opt(args.model, target=args.target, quant_weights=args.quant_weights, out=args.out,
-              opt_version=args.opt_version)
+              opt_version=args.opt_version, keep_attrs=args.keep_attrs)
     from .nbfile import read_nb
 
     info = read_nb(out)
@@ -192,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quant-weights", choices=["int8", "int16"], help="opt's weight-only quantization")
     p.add_argument("--out", help="output .nb (default output/lite/NAME_TARGET.nb)")
     p.add_argument("--opt-version", help="v2.13-rc (default, the pip opt) or v2.10-rc (for the v2.10-rc runtime)")
+    p.add_argument("--keep-attrs", action="store_true",
+                   help="keep op attributes Paddle Lite never reads (by default they are dropped: a smaller .nb)")
     p.set_defaults(fn=cmd_opt)
 
     p = sub.add_parser("info", help="size, opt version, ops and precisions of a .nb")

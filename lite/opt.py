@@ -7,11 +7,13 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from .atomic import atomic_path
 from .errors import LiteError
 from .model_dir import InferenceModel, locate, program_ops
+from .program_strip import strip_program
 from .nbfile import read_nb
 
 VALID_TARGETS = {"arm": "arm", "x86": "x86"}
@@ -88,8 +90,10 @@ def default_out(model: InferenceModel, target: str, quant_weights: str | None) -
 
 def opt(model: str | os.PathLike, target: str = "arm", quant_weights: str | None = None,
         out: str | os.PathLike | None = None, check_ops: bool = True,
-        opt_version: str | None = None) -> Path:
-    """Convert an inference model; returns the written `.nb` path."""
+        opt_version: str | None = None, keep_attrs: bool = False) -> Path:
+    """Convert an inference model; returns the written `.nb` path. Unless
+    keep_attrs, attributes Paddle Lite never reads are dropped first (see
+    program_strip), which makes the `.nb` smaller and nothing else."""
     if target not in VALID_TARGETS:
         raise LiteError(f"unknown opt target {target!r}; use arm or x86")
     if quant_weights and quant_weights not in QUANT_TYPES:
@@ -105,7 +109,10 @@ def opt(model: str | os.PathLike, target: str = "arm", quant_weights: str | None
     out = Path(out) if out else default_out(m, target, quant_weights)
     if out.suffix != ".nb":
         raise LiteError(f"{out}: the output must end in .nb")
-    with atomic_path(out, suffix=".nb") as tmp:
+    with atomic_path(out, suffix=".nb") as tmp, tempfile.TemporaryDirectory(prefix="opt.") as work:
+        src = m.model_dir  # named in errors, whatever opt reads
+        if not keep_attrs:
+            m = _stripped(m, Path(work))
         stem = str(tmp)[:-3]
         job = {"model_file": str(m.model_file), "params_file": str(m.params_file) if m.params_file else None,
                "model_dir": str(m.model_dir), "valid_targets": VALID_TARGETS[target],
@@ -115,6 +122,22 @@ def opt(model: str | os.PathLike, target: str = "arm", quant_weights: str | None
                            capture_output=True, text=True, timeout=1800)
         if p.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
             from .protocol import fatal_reason
-            raise LiteError(f"{m.model_dir}: opt failed: {fatal_reason(p.stderr + p.stdout)}")
+            raise LiteError(f"{src}: opt failed: {fatal_reason(p.stderr + p.stdout)}")
         read_nb(tmp)  # the written file must parse whole
     return out
+
+
+def _stripped(m: InferenceModel, work: Path) -> InferenceModel:
+    """A view of the model whose program lacks the unread attributes; the
+    user's files are only read (parameters are linked, not copied)."""
+    data, removed = strip_program(m.model_file.read_bytes())
+    if not removed:
+        return m
+    if m.params_file:  # combined params: opt takes the two paths
+        (work / m.model_file.name).write_bytes(data)
+        return InferenceModel(work / m.model_file.name, m.params_file, m.model_dir)
+    for f in m.model_dir.iterdir():  # one file per parameter: opt reads the whole dir
+        if f.name != m.model_file.name:
+            (work / f.name).symlink_to(f.resolve())
+    (work / m.model_file.name).write_bytes(data)
+    return InferenceModel(work / m.model_file.name, None, work)

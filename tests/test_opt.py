@@ -13,10 +13,30 @@ from .conftest import lite_cli
 
 def test_weight_quantized_nb_is_smaller(cls_model, cls_arm_nb, tmp_path):
     out = opt(cls_model, target="arm", quant_weights="int8", out=tmp_path / "w8.nb")
-    # int8 weights: ~520 KB of float weights shrink about 4x (the 265 KB topology stays)
+    # int8 weights: ~520 KB of float weights shrink about 4x (the topology stays)
     saved = cls_arm_nb.stat().st_size - out.stat().st_size
     assert 250_000 < saved < 520_000
     assert read_nb(out).opt_version == "v2.13-rc"
+
+
+def test_unread_attributes_are_dropped(cls_model, cls_arm_nb, tmp_path):
+    from lite.model_dir import program_ops
+    from lite.program_strip import UNREAD_ATTRS, _attr_name, _raw, strip_program
+
+    data = (cls_model / "inference.pdmodel").read_bytes()
+    stripped, removed = strip_program(data)
+    assert removed > 1500 and len(stripped) < len(data) // 5  # op_callstack alone is most of the file
+    # the same ops in the same order, and none of the dropped names left
+    src, dst = tmp_path / "a.pdmodel", tmp_path / "b.pdmodel"
+    src.write_bytes(data), dst.write_bytes(stripped)
+    assert program_ops(src) == program_ops(dst)
+    left = {_attr_name(a) for _, _, blk in _raw(stripped) for f, _, op in _raw(blk) if f == 4
+            for g, _, a in _raw(op) if g == 4}
+    assert left and not left & UNREAD_ATTRS and "strides" in left
+    # the .nb loses ~90 KB and nothing else (parity of the default .nb is tested in test_targets)
+    kept = opt(cls_model, target="arm", out=tmp_path / "keep.nb", keep_attrs=True)
+    assert 80_000 < kept.stat().st_size - cls_arm_nb.stat().st_size < 120_000
+    assert [o.type for o in read_nb(kept).ops] == [o.type for o in read_nb(cls_arm_nb).ops]
 
 
 def test_cli_writes_nb(cls_model, tmp_path):
