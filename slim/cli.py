@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("quant", help="post-training int8 quantization, gated on the ARM .nb")
     p.add_argument("task", choices=["cls", "det_mobile", "rec"])
-    p.add_argument("--model", help="zoo name or local inference model dir (default: the recipe's)")
+X
     p.add_argument("--recipe", help="YAML recipe (default recipes/cls_quant.yaml)")
     p.add_argument("--data", help="eval data: PaddleOCR label file or folder of upright crops")
     p.add_argument("--out", help="output dir (default output/slim_quant_MODEL)")

@@ -3,11 +3,20 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from lite.model_dir import locate
+
+
+def quiet_paddleslim() -> None:
+    """paddleslim's loggers carry their own stderr handlers (redirecting
+    sys.stderr misses them) and print per-op INFO lines; our bars are enough."""
+    for name, lg in list(logging.root.manager.loggerDict.items()):
+        if isinstance(lg, logging.Logger) and name.startswith(("paddleslim", "paddle")):
+            lg.setLevel(logging.ERROR)
 
 
 def calibration_arrays(reader, preprocess, limit: int) -> np.ndarray:
@@ -16,10 +25,15 @@ def calibration_arrays(reader, preprocess, limit: int) -> np.ndarray:
 
 
 def quant_post_static(model_dir: str | Path, out_dir: str | Path, calib: np.ndarray, algo: str,
-                      weight_quantize_type: str = "channel_wise_abs_max", batch_size: int = 16) -> Path:
-    """Quantize an inference model with `algo`; writes inference.pdmodel/.pdiparams to out_dir."""
+                      weight_quantize_type: str = "channel_wise_abs_max", batch_size: int = 16,
+                      skip: list[str] | None = None, round_type: str = "round") -> Path:
+    """Quantize an inference model with `algo`; writes inference.pdmodel/.pdiparams to out_dir.
+    `skip`: weight names whose ops stay float (mixed precision); round_type
+    "adaround" learns the weight rounding on the calibration data."""
     import paddle
     from paddleslim.quant import quant_post_static as _qps
+
+    quiet_paddleslim()
 
     m = locate(model_dir)
     paddle.enable_static()
@@ -40,10 +54,12 @@ def quant_post_static(model_dir: str | Path, out_dir: str | Path, calib: np.ndar
     paddle.seed(0)
     np.random.seed(0)
     batches = (len(calib) + batch_size - 1) // batch_size
-    with contextlib.redirect_stdout(io.StringIO()):  # paddleslim prints per-op progress
+    quiet_paddleslim()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         _qps(executor=exe, model_dir=str(m.model_dir), quantize_model_path=str(out_dir),
              model_filename=m.model_file.name, params_filename=m.params_file.name if m.params_file else None,
              save_model_filename="inference.pdmodel", save_params_filename="inference.pdiparams",
              data_loader=loader, batch_nums=batches, algo=algo, hist_percent=0.9999,
-             weight_quantize_type=weight_quantize_type, onnx_format=False, is_full_quantize=False)
+             weight_quantize_type=weight_quantize_type, onnx_format=False, is_full_quantize=False,
+             skip_tensor_list=list(skip) if skip else None, round_type=round_type)
     return Path(out_dir)

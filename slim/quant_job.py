@@ -1,32 +1,37 @@
-"""`slim quant cls`: PTQ with a calibration-algorithm search, gated on the
-accuracy of the compiled ARM `.nb` itself."""
+"""`slim quant cls`: PTQ with a calibration-algorithm search, then (only if no
+candidate keeps the accuracy budget) mixed precision and QAT with PACT; every
+candidate is gated on the accuracy of its compiled ARM `.nb` itself."""
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tqdm import tqdm
 
-from lite.atomic import atomic_dir
+from lite.atomic import atomic_dir, write_bytes
 from lite.bench import bench, compare
 from lite.errors import LiteError
 from lite.evaluate import eval_inference, eval_nb
+from lite.model_dir import locate
 from lite.nbfile import read_nb
 from lite.ocr.cls import preprocess
 from lite.opt import opt
-from lite.paths import shared_dir
+from lite.paths import home, shared_dir
 
 from .data import cls_data
 from .data.readers import ListReader
+from .model_source import inference_dir
 from .ptq import calibration_arrays, quant_post_static
-from .recipe import QuantRecipe
-from .zoo import resolve
+from .recipe import QuantRecipe, parse_algo
 
 SHAPES = {"x": (1, 3, 48, 192)}
+QAT_INPUT = [None, 3, 48, 192]
 
 
 def _log(msg: str) -> None:
@@ -43,100 +48,223 @@ def eval_sets(recipe: QuantRecipe, data: str | None) -> list[ListReader]:
     return sets
 
 
+class _Gate:
+    """Accuracy on the ARM `.nb`, over all eval sets and per set, against the float `.nb`."""
+
+    def __init__(self, recipe: QuantRecipe, sets: list[ListReader]):
+        self.recipe, self.sets = recipe, sets
+        self.size = sum(len(s) for s in sets)
+        self.base = None
+        self.log: list[dict] = []
+
+    def measure(self, nb: Path, label: str) -> tuple[float, dict]:
+        per = {s.name: eval_nb(str(nb), s, target=self.recipe.gate.target, desc=f"{label} .nb on ARM: {s.name}")["value"]
+               for s in self.sets}
+        return sum(per[s.name] * len(s) for s in self.sets) / self.size, per
+
+    def check(self, cand: dict) -> bool:
+        acc, per = self.measure(Path(cand["nb"]), cand["algo"])
+        drop = self.base - acc
+        ok = drop <= self.recipe.gate.max_drop_points / 100.0 + 1e-12
+        self.log.append({"algo": cand["algo"], "float_layers": cand.get("float_layers", []),
+                         "accuracy_nb_arm": acc, "drop_points": 100 * drop, "passed": ok})
+        _log(f"  gate {cand['algo']}: ARM .nb accuracy {acc:.4f}, drop {100 * drop:+.2f} points"
+             + ("" if ok else " (over budget)"))
+        if ok:
+            cand.update(accuracy_nb_arm=acc, per_set=per)
+        return ok
+
+
+def _compile(qdir: Path, nb: Path) -> tuple[Path, int]:
+    opt(qdir, target="arm", out=nb)
+    return nb, sum(1 for op in read_nb(nb).ops if op.precision == "int8")
+
+
+def _float_baseline(model_dir: Path, name: str, stage: Path, gate: _Gate, joined: ListReader) -> dict:
+    """Float `.nb` files and their accuracy; needs only the float model, so it
+    runs beside the PTQ search."""
+    float_arm = opt(model_dir, target="arm", out=stage / f"{name}_float_arm.nb")
+    float_x86 = opt(model_dir, target="x86", out=stage / f"{name}_float_x86.nb")
+    acc, per = gate.measure(float_arm, "float")
+    acc_x86 = eval_nb(str(float_x86), joined, target="x86", desc="float .nb on x86")["value"]
+    return {"arm": float_arm, "x86": float_x86, "acc": acc, "per": per, "acc_x86": acc_x86}
+
+
+def _search(recipe, model_dir, work, calib, joined, base_acc) -> list[dict]:
+    candidates = []
+    for entry in tqdm(recipe.quant.algos, desc="PTQ algorithm search", unit="algo"):
+        algo, rounding = parse_algo(entry)
+        slug = entry.replace("+", "_")
+        try:
+            qdir = quant_post_static(model_dir, work / slug, calib, algo, recipe.quant.weight_quantize_type,
+                                     recipe.quant.batch_size, round_type=rounding)
+            nb, int8_ops = _compile(qdir, work / f"{slug}.nb")
+        except LiteError as e:
+            candidates.append({"algo": entry, "status": f"failed: {str(e)[:160]}"})
+            continue
+        except Exception as e:  # noqa: BLE001 - a paddleslim bug in one algorithm must not end the search
+            candidates.append({"algo": entry, "status": f"failed: {type(e).__name__}: {str(e).splitlines()[0][:120]}"})
+            continue
+        if not int8_ops:  # the .nb decides: a "quantized" model that compiles to float is no candidate
+            candidates.append({"algo": entry, "status": "no int8 kernels in the .nb", "nb_bytes_arm": nb.stat().st_size})
+            continue
+        acc = eval_inference(str(qdir), joined)["value"]
+        candidates.append({"algo": entry, "status": "ok", "method": "ptq", "accuracy_inference": acc,
+                           "int8_ops": int8_ops, "nb_bytes_arm": nb.stat().st_size, "dir": str(qdir), "nb": str(nb),
+                           "float_layers": []})
+        _log(f"  {entry}: accuracy {acc:.4f} (drop {100 * (base_acc - acc):+.2f} points, Paddle Inference)")
+    return candidates
+
+
+def _quantizable_weights(model_dir: Path) -> list[str]:
+    from .nets.weights import inference_params
+
+    return [n for n, a in inference_params(model_dir) if a.ndim in (2, 4)]  # conv filters and fc weights
+
+
+def _job_cache(model_dir: Path, *key) -> Path:
+    m = locate(model_dir)
+    h = hashlib.sha256(m.model_file.read_bytes())
+    if m.params_file:
+        h.update(m.params_file.read_bytes())
+    h.update(json.dumps(key).encode())
+    d = home() / "jobs" / h.hexdigest()[:16]
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def sensitivity(model_dir: Path, work: Path, calib, algo: str, recipe: QuantRecipe) -> dict[str, float]:
+    """Accuracy drop (Paddle Inference, fixed synthetic subset) with only one
+    layer quantized, per layer; cached so an interrupted run resumes."""
+    subset = cls_data.synthetic(recipe.mixed.sensitivity_eval, "eval")
+    cache = _job_cache(model_dir, "sensitivity", algo, len(calib), len(subset), recipe.quant.weight_quantize_type) \
+        / "sensitivity.json"
+    sens = json.loads(cache.read_text()) if cache.is_file() else {}
+    names = _quantizable_weights(model_dir)
+    base = eval_inference(str(model_dir), subset)["value"]
+    a, rounding = parse_algo(algo)
+    for i, w in enumerate(tqdm(names, desc=f"per-layer sensitivity ({algo})", unit="layer")):
+        if w in sens:
+            continue
+        q = quant_post_static(model_dir, work / f"sens_{i}", calib, a, recipe.quant.weight_quantize_type,
+                              recipe.quant.batch_size, skip=[n for n in names if n != w], round_type=rounding)
+        sens[w] = base - eval_inference(str(q), subset)["value"]
+        shutil.rmtree(q, ignore_errors=True)
+        write_bytes(cache, json.dumps(sens, indent=1).encode())
+    return {w: sens[w] for w in names}
+
+
+def _mixed(recipe, model_dir, work, calib, joined, base_acc, best_algo, gate: _Gate, tried: list) -> dict | None:
+    sens = sensitivity(model_dir, work, calib, best_algo, recipe)
+    ranked = sorted(sens, key=lambda w: -sens[w])
+    a, rounding = parse_algo(best_algo)
+    budget = recipe.gate.max_drop_points / 100.0
+    for k in range(1, recipe.mixed.max_float_layers + 1):
+        skip = ranked[:k]
+        qdir = quant_post_static(model_dir, work / f"mixed_{k}", calib, a, recipe.quant.weight_quantize_type,
+                                 recipe.quant.batch_size, skip=skip, round_type=rounding)
+        nb, int8_ops = _compile(qdir, work / f"mixed_{k}.nb")
+        acc = eval_inference(str(qdir), joined)["value"]
+        cand = {"algo": f"{best_algo} ({k} float)", "status": "ok", "method": "ptq-mixed", "accuracy_inference": acc,
+                "int8_ops": int8_ops, "nb_bytes_arm": nb.stat().st_size, "dir": str(qdir), "nb": str(nb),
+                "float_layers": skip}
+        tried.append(cand)
+        _log(f"  mixed, {k} float layer(s) {skip[-1]}: accuracy {acc:.4f} (Paddle Inference)")
+        if int8_ops and base_acc - acc <= budget + 1e-12 and gate.check(cand):
+            cand["sensitivity"] = sens
+            return cand
+    return None
+
+
+def _qat(recipe, model_dir, work, base_acc, joined, gate: _Gate, tried: list) -> dict | None:
+    from .qat import qat_pact
+
+    pool = calibration_arrays(cls_data.synthetic(recipe.qat.pool_size, "calib"), preprocess, recipe.qat.pool_size)
+    qdir = qat_pact("cls", model_dir, work / "qat", pool, recipe.qat.steps, recipe.qat.lr, recipe.qat.batch_size,
+                    QAT_INPUT)
+    nb, int8_ops = _compile(qdir, work / "qat.nb")
+    acc = eval_inference(str(qdir), joined)["value"]
+    cand = {"algo": "qat-pact", "status": "ok" if int8_ops else "no int8 kernels in the .nb", "method": "qat-pact",
+            "accuracy_inference": acc, "int8_ops": int8_ops, "nb_bytes_arm": nb.stat().st_size, "dir": str(qdir),
+            "nb": str(nb), "float_layers": []}
+    tried.append(cand)
+    _log(f"  QAT (PACT), {recipe.qat.steps} steps: accuracy {acc:.4f} (Paddle Inference)")
+    return cand if int8_ops and gate.check(cand) else None
+
+
 def run(recipe: QuantRecipe, model: str | None = None, data: str | None = None,
         out: str | None = None) -> dict:
     t0 = time.time()
-    name, model_dir = resolve(model or recipe.model)
-    out_dir = Path(out or f"output/slim_quant_{name}")
     sets = eval_sets(recipe, data)
     joined = ListReader("+".join(s.name for s in sets), [it for s in sets for it in s])
     calib = calibration_arrays(cls_data.synthetic(recipe.quant.calib_size, "calib"), preprocess,
                                recipe.quant.calib_size)
-    budget = recipe.gate.max_drop_points / 100.0
-    with tempfile.TemporaryDirectory(prefix="slimq.") as work, atomic_dir(out_dir) as stage:
+    gate = _Gate(recipe, sets)
+    with tempfile.TemporaryDirectory(prefix="slimq.") as work:
         work = Path(work)
-        base_acc = eval_inference(str(model_dir), joined)["value"]
-        _log(f"float {name}: accuracy {base_acc:.4f} on {len(joined)} crops (Paddle Inference)")
-        candidates = []
-        for algo in tqdm(recipe.quant.algos, desc="PTQ algorithm search", unit="algo"):
-            try:
-                qdir = quant_post_static(model_dir, work / algo, calib, algo,
-                                         recipe.quant.weight_quantize_type, recipe.quant.batch_size)
-                nb = opt(qdir, target="arm", out=work / f"{algo}.nb")
-            except Exception as e:  # noqa: BLE001 - one algorithm failing must not end the search
-                candidates.append({"algo": algo, "status": f"failed: {str(e).splitlines()[0][:120]}"})
-                continue
-            info = read_nb(nb)
-            int8_ops = sum(1 for op in info.ops if op.precision == "int8")
-            if not int8_ops:  # the .nb decides: a "quantized" model that compiles to float is no candidate
-                candidates.append({"algo": algo, "status": "no int8 kernels in the .nb", "nb_bytes_arm": info.bytes})
-                continue
-            acc = eval_inference(str(qdir), joined)["value"]
-            candidates.append({"algo": algo, "status": "ok", "accuracy_inference": acc, "int8_ops": int8_ops,
-                               "nb_bytes_arm": info.bytes, "dir": str(qdir), "nb": str(nb)})
-            _log(f"  {algo}: accuracy {acc:.4f} (drop {100 * (base_acc - acc):+.2f} points)")
-        ok = sorted((c for c in candidates if c["status"] == "ok"), key=lambda c: -c["accuracy_inference"])
-        if not ok:
-            raise LiteError(f"{name}: no calibration algorithm produced an int8 .nb; see the algorithms in the recipe")
+        name, model_dir = inference_dir(model or recipe.model, recipe.task, work)
+        out_dir = Path(out or f"output/slim_quant_{name}")
+        with atomic_dir(out_dir) as stage, ThreadPoolExecutor(1) as bg:
+            base_future = bg.submit(_float_baseline, model_dir, name, stage, gate, joined)
+            base_acc = eval_inference(str(model_dir), joined)["value"]
+            _log(f"float {name}: accuracy {base_acc:.4f} on {len(joined)} crops (Paddle Inference)")
+            candidates = _search(recipe, model_dir, work, calib, joined, base_acc)
+            base = base_future.result()
+            gate.base = base["acc"]
+            ok = sorted((c for c in candidates if c["status"] == "ok"), key=lambda c: -c["accuracy_inference"])
+            if not ok:
+                raise LiteError(f"{name}: no calibration algorithm produced an int8 .nb; see quant.algos in the recipe")
+            chosen = next((c for c in ok if gate.check(c)), None)  # best first; the first that passes wins
+            fallbacks: list[dict] = []
+            if chosen is None and recipe.mixed.enabled:
+                _log(f"no PTQ candidate within {recipe.gate.max_drop_points} points: mixed precision")
+                chosen = _mixed(recipe, model_dir, work, calib, joined, base_acc, ok[0]["algo"], gate, fallbacks)
+            if chosen is None and recipe.qat.enabled:
+                _log("mixed precision did not reach the budget: QAT with PACT")
+                chosen = _qat(recipe, model_dir, work, base_acc, joined, gate, fallbacks)
+            if chosen is None:
+                best = min(g["drop_points"] for g in gate.log)
+                raise LiteError(f"{name}: no int8 .nb kept the accuracy drop within {recipe.gate.max_drop_points} "
+                                f"points (best {best:.2f}); raise gate.max_drop_points, or enable/extend the "
+                                "mixed and qat fallbacks in the recipe")
+            report = _finish(recipe, name, stage, sets, joined, base, base_acc, chosen, candidates + fallbacks,
+                             gate, t0)
+    return report
 
-        # Float baselines on the compiled .nb: x86 and emulated ARM, same eval set.
-        float_arm = opt(model_dir, target="arm", out=stage / f"{name}_float_arm.nb")
-        float_x86 = opt(model_dir, target="x86", out=stage / f"{name}_float_x86.nb")
-        def eval_arm(nb: Path, label: str) -> tuple[float, dict]:
-            """Accuracy over all sets, and per set, from one pass over each set."""
-            per = {s.name: eval_nb(str(nb), s, target=recipe.gate.target, desc=f"{label} .nb on ARM: {s.name}")["value"]
-                   for s in sets}
-            return sum(per[s.name] * len(s) for s in sets) / len(joined), per
 
-        base_arm, base_per = eval_arm(float_arm, "float")
-        base_x86 = eval_nb(str(float_x86), joined, target="x86", desc="float .nb on x86")["value"]
-
-        chosen, gate_log = None, []
-        for c in ok:  # best first; the first that passes on the .nb wins
-            acc_nb, per = eval_arm(Path(c["nb"]), f"int8 ({c['algo']})")
-            drop = base_arm - acc_nb
-            gate_log.append({"algo": c["algo"], "accuracy_nb_arm": acc_nb, "drop_points": 100 * drop,
-                             "passed": drop <= budget + 1e-12})
-            _log(f"  gate {c['algo']}: ARM .nb accuracy {acc_nb:.4f}, drop {100 * drop:+.2f} points")
-            if drop <= budget + 1e-12:
-                chosen = dict(c, accuracy_nb_arm=acc_nb, per_set=per)
-                break
-        if chosen is None:
-            raise LiteError(f"{name}: no int8 .nb kept the accuracy drop within {recipe.gate.max_drop_points} points "
-                            f"(best {min(g['drop_points'] for g in gate_log):.2f}); mixed precision and QAT "
-                            "fallbacks are not in this version")
-
-        slim_nb = stage / f"{name}_int8_arm.nb"
-        shutil.copy(chosen["nb"], slim_nb)
-        shutil.copytree(chosen["dir"], stage / "inference_int8")
-        cost = compare(str(float_arm), str(slim_nb), target=recipe.gate.target, repeats=3, shapes=SHAPES,
-                       cpu=recipe.gate.cpu)
-        lat = bench(str(float_x86), target="x86", repeats=30, shapes=SHAPES)
-        per_set = {s.name: {"size": len(s), "float_nb_arm": base_per[s.name], "int8_nb_arm": chosen["per_set"][s.name]}
-                   for s in sets}
-        report = {
-            "model": name, "task": "cls", "metric": "accuracy",
-            "eval_set": {"name": joined.name, "size": len(joined),
-                         "parts": {s.name: len(s) for s in sets}, "skipped_images": sum(s.skipped for s in sets)},
-            "cpu": recipe.gate.cpu,
-            "budget_drop_points": recipe.gate.max_drop_points,
-            "baseline": {"metric_value": base_arm, "metric_value_x86": base_x86,
-                         "metric_value_inference": base_acc, "nb_bytes_arm": float_arm.stat().st_size,
-                         "instructions_per_run": cost["a"]["instructions_per_run"],
-                         "latency_ms_x86": lat["latency_ms"]},
-            "slim": {"metric_value": chosen["accuracy_nb_arm"], "metric_value_inference": chosen["accuracy_inference"],
-                     "nb_bytes_arm": slim_nb.stat().st_size,
-                     "instructions_per_run": cost["b"]["instructions_per_run"], "algo": chosen["algo"],
-                     "float_layers": [], "int8_ops": chosen["int8_ops"]},
-            "ratios": {"nb_bytes": slim_nb.stat().st_size / float_arm.stat().st_size,
-                       "instructions": cost["ratio"]},
-            "per_set": per_set,
-            "search": [{k: v for k, v in c.items() if k not in ("dir", "nb")} for c in candidates],
-            "gate": gate_log,
-            "seconds": round(time.time() - t0, 1),
-        }
-        (stage / "report.json").write_text(json.dumps(report, indent=2))
-        (stage / "report.md").write_text(render_md(report))
+def _finish(recipe, name, stage, sets, joined, base, base_acc, chosen, tried, gate, t0) -> dict:
+    slim_nb = stage / f"{name}_int8_arm.nb"
+    shutil.copy(chosen["nb"], slim_nb)
+    shutil.copytree(chosen["dir"], stage / "inference_int8")
+    if "sensitivity" in chosen:
+        (stage / "sensitivity.json").write_text(json.dumps(chosen["sensitivity"], indent=1))
+    cost = compare(str(base["arm"]), str(slim_nb), target=recipe.gate.target, repeats=3, shapes=SHAPES,
+                   cpu=recipe.gate.cpu)
+    lat = bench(str(base["x86"]), target="x86", repeats=30, shapes=SHAPES)
+    float_bytes = base["arm"].stat().st_size
+    report = {
+        "model": name, "task": "cls", "metric": "accuracy",
+        "eval_set": {"name": joined.name, "size": len(joined),
+                     "parts": {s.name: len(s) for s in sets}, "skipped_images": sum(s.skipped for s in sets)},
+        "cpu": recipe.gate.cpu,
+        "budget_drop_points": recipe.gate.max_drop_points,
+        "baseline": {"metric_value": base["acc"], "metric_value_x86": base["acc_x86"],
+                     "metric_value_inference": base_acc, "nb_bytes_arm": float_bytes,
+                     "instructions_per_run": cost["a"]["instructions_per_run"],
+                     "latency_ms_x86": lat["latency_ms"]},
+        "slim": {"metric_value": chosen["accuracy_nb_arm"], "metric_value_inference": chosen["accuracy_inference"],
+                 "nb_bytes_arm": slim_nb.stat().st_size,
+                 "instructions_per_run": cost["b"]["instructions_per_run"], "algo": chosen["algo"],
+                 "method": chosen["method"], "float_layers": chosen["float_layers"], "int8_ops": chosen["int8_ops"]},
+        "ratios": {"nb_bytes": slim_nb.stat().st_size / float_bytes, "instructions": cost["ratio"]},
+        "per_set": {s.name: {"size": len(s), "float_nb_arm": base["per"][s.name],
+                             "int8_nb_arm": chosen["per_set"][s.name]} for s in sets},
+        "search": [{k: v for k, v in c.items() if k not in ("dir", "nb", "sensitivity")} for c in tried],
+        "gate": gate.log,
+        "seconds": round(time.time() - t0, 1),
+    }
+    (stage / "report.json").write_text(json.dumps(report, indent=2))
+    (stage / "report.md").write_text(render_md(report))
     return report
 
 
@@ -150,16 +278,23 @@ def render_md(r: dict) -> str:
         "",
         "| | float | int8 | ratio |",
         "|---|---|---|---|",
-        f"| accuracy (ARM .nb) | {b['metric_value']:.4f} | {s['metric_value']:.4f} | drop {100 * (b['metric_value'] - s['metric_value']):+.2f} pt |",
+        f"| accuracy (ARM .nb) | {b['metric_value']:.4f} | {s['metric_value']:.4f} | "
+        f"drop {100 * (b['metric_value'] - s['metric_value']):+.2f} pt |",
         f"| .nb bytes | {b['nb_bytes_arm']:,} | {s['nb_bytes_arm']:,} | {r['ratios']['nb_bytes']:.3f} |",
-        f"| ARM instructions / inference | {b['instructions_per_run']:,} | {s['instructions_per_run']:,} | {r['ratios']['instructions']:.3f} |",
+        f"| ARM instructions / inference | {b['instructions_per_run']:,} | {s['instructions_per_run']:,} | "
+        f"{r['ratios']['instructions']:.3f} |",
         "",
-        f"Float `.nb` on x86: accuracy {b['metric_value_x86']:.4f}, latency {b['latency_ms_x86']['median']:.3f} ms (median, 1 thread).",
-        f"Chosen calibration: **{s['algo']}**.",
+        f"Float `.nb` on x86: accuracy {b['metric_value_x86']:.4f}, latency {b['latency_ms_x86']['median']:.3f} ms "
+        "(median, 1 thread).",
+        f"Chosen: **{s['algo']}** ({s['method']}); layers kept in float: "
+        f"{', '.join(s['float_layers']) if s['float_layers'] else 'none'}.",
         "",
-        "## Algorithm search (Paddle Inference accuracy; the gate re-measures on the .nb)",
+        "Per eval set (ARM .nb): " + "; ".join(f"{k} ({v['size']}): {v['float_nb_arm']:.4f} -> {v['int8_nb_arm']:.4f}"
+                                               for k, v in r["per_set"].items()),
         "",
-        "| algo | status | accuracy | .nb bytes |",
+        "## Candidates (Paddle Inference accuracy; the gate re-measures on the .nb)",
+        "",
+        "| candidate | status | accuracy | .nb bytes |",
         "|---|---|---|---|",
     ]
     for c in r["search"]:

@@ -23,6 +23,24 @@ class PTQConfig:
 
 
 @dataclass
+class MixedConfig:
+    """Fallback 1: keep the most sensitive layers in float."""
+    enabled: bool = True
+    max_float_layers: int = 8
+    sensitivity_eval: int = 300   # synthetic eval crops scored per layer (Paddle Inference)
+
+
+@dataclass
+class QATConfig:
+    """Fallback 2: QAT with PACT, distilled from the float model (no labels)."""
+    enabled: bool = True
+    steps: int = 300
+    lr: float = 0.0001
+    batch_size: int = 16
+    pool_size: int = 1024         # unlabeled synthetic crops (the calibration stream)
+
+
+@dataclass
 class GateConfig:
     max_drop_points: float = 0.3
     eval_synthetic: int = 600
@@ -35,10 +53,19 @@ class QuantRecipe:
     model: str = "ch_ppocr_mobile_v2.0_cls"
     task: str = "cls"
     quant: PTQConfig = field(default_factory=PTQConfig)
+    mixed: MixedConfig = field(default_factory=MixedConfig)
+    qat: QATConfig = field(default_factory=QATConfig)
     gate: GateConfig = field(default_factory=GateConfig)
 
 
 ALGOS = {"KL", "hist", "avg", "mse", "emd", "abs_max", "min_max"}
+ROUNDINGS = {"round", "adaround"}
+
+
+def parse_algo(entry: str) -> tuple[str, str]:
+    """'hist' -> ('hist', 'round'); 'hist+adaround' -> ('hist', 'adaround')."""
+    algo, _, rounding = entry.partition("+")
+    return algo, rounding or "round"
 
 
 def _fill(cls, data, where: str, path: Path):
@@ -53,7 +80,7 @@ def _fill(cls, data, where: str, path: Path):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         if dataclasses.is_dataclass(default):
             value = _fill(type(default), value, f"{where}.{key}".lstrip("."), path)
-        elif isinstance(default, bool) or not isinstance(value, type(default)) and not (
+        elif (isinstance(default, bool) != isinstance(value, bool)) or not isinstance(value, type(default)) and not (
                 isinstance(default, float) and isinstance(value, int)):
             raise LiteError(f"{path}: `{where}.{key}`: expected {type(default).__name__}, got {value!r}".replace("`.", "`"))
         kwargs[key] = value
@@ -69,9 +96,11 @@ def load_quant_recipe(path: str | Path | None, default_name: str = "cls_quant.ya
     except yaml.YAMLError as e:
         raise LiteError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     r = _fill(QuantRecipe, data, "", path)
-    bad = [a for a in r.quant.algos if a not in ALGOS]
+    bad = [a for a in r.quant.algos if not isinstance(a, str) or parse_algo(a)[0] not in ALGOS
+           or parse_algo(a)[1] not in ROUNDINGS]
     if bad:
-        raise LiteError(f"{path}: `quant.algos`: unknown algorithm {bad[0]!r}; use {', '.join(sorted(ALGOS))}")
+        raise LiteError(f"{path}: `quant.algos`: unknown algorithm {bad[0]!r}; use {', '.join(sorted(ALGOS))}, "
+                        "optionally with +adaround (e.g. hist+adaround)")
     if not r.quant.algos:
         raise LiteError(f"{path}: `quant.algos` is empty; list at least one calibration algorithm")
     return r

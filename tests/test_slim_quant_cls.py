@@ -79,3 +79,48 @@ def test_small_end_to_end(tmp_path, cls_model):
     assert s["instructions_per_run"] < b["instructions_per_run"]  # int8 pays on the A76 path
     assert r["cpu"] == "cortex-a76"
     assert (out / "report.md").read_text().startswith("# slim quant: ch_ppocr_mobile_v2.0_cls")
+
+
+def test_fallbacks_when_ptq_misses_the_budget(tmp_path, cls_model, lite_home, monkeypatch):
+    """An unreachable budget walks the whole chain: PTQ, mixed precision from a
+    per-layer sensitivity scan (cached), QAT with PACT; each gated on its .nb."""
+    import cv2
+
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    for i, (img, _) in enumerate(cls_data.synthetic(40, "eval")):
+        if i % 2 == 0:  # upright ones; --data adds each at 180 degrees
+            cv2.imwrite(str(crops / f"{i:03d}.png"), img)
+    recipe = tmp_path / "strict.yaml"
+    recipe.write_text(
+        "quant:\n  algos: [abs_max]\n  calib_size: 16\n"
+        "mixed:\n  max_float_layers: 2\n  sensitivity_eval: 40\n"
+        "qat:\n  steps: 4\n  pool_size: 32\n"
+        "gate:\n  max_drop_points: -50.0\n")
+    out = tmp_path / "out"
+    p = slim_cli("quant", "cls", "--model", str(cls_model), "--recipe", str(recipe), "--data", str(crops),
+                 "--out", str(out))
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "no int8 .nb kept the accuracy drop within -50.0 points" in p.stderr.strip().splitlines()[-1]
+    # PTQ and QAT candidates are gated on their .nb; mixed ones are pre-screened on Paddle Inference
+    for step in ("gate abs_max: ARM .nb accuracy", "mixed, 1 float layer(s)", "mixed, 2 float layer(s)",
+                 "QAT (PACT), 4 steps", "gate qat-pact: ARM .nb accuracy"):
+        assert f"  {step}" in p.stderr, step
+    assert not out.exists()
+    caches = list((lite_home / "jobs").glob("*/sensitivity.json"))
+    assert len(caches) == 1
+    sens = json.loads(caches[0].read_text())
+    assert len(sens) == 54 and "conv2d_0.w_0" in sens and "fc_0.w_0" in sens  # 53 convs and the fc
+
+    # a rerun resumes from the cache: no layer is quantized again
+    from slim import quant_job
+    from slim.ptq import calibration_arrays
+    from lite.ocr.cls import preprocess
+
+    def boom(*a, **k):
+        raise AssertionError("recomputed a cached layer")
+
+    monkeypatch.setattr(quant_job, "quant_post_static", boom)
+    r = load_quant_recipe(recipe)
+    calib = calibration_arrays(cls_data.synthetic(16, "calib"), preprocess, 16)
+    assert quant_job.sensitivity(cls_model, tmp_path, calib, "abs_max", r) == sens

@@ -1,0 +1,103 @@
+"""Load real weights into a dygraph network from any of the forms PaddleOCR
+ships: a trained checkpoint (`.pdparams`, matched by key), an inference model
+or an ONNX export (matched in forward order, every shape checked). A mismatch
+names the first parameter that does not fit."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from lite.errors import LiteError
+
+# Persistable inputs per op, in the order Paddle's dygraph layers hold them.
+_SLOTS = {"conv2d": ("Filter", "Bias"), "depthwise_conv2d": ("Filter", "Bias"),
+          "batch_norm": ("Scale", "Bias", "Mean", "Variance"), "elementwise_add": ("Y",),
+          "matmul_v2": ("Y",), "matmul": ("Y",), "mul": ("Y",), "fc": ("W", "Bias")}
+
+
+def inference_params(model_dir: str | Path) -> list[tuple[str, np.ndarray]]:
+    import paddle
+
+    from lite.model_dir import locate
+
+    m = locate(model_dir)
+    paddle.enable_static()
+    try:
+        exe = paddle.static.Executor(paddle.CPUPlace())
+        scope = paddle.static.Scope()
+        with paddle.static.scope_guard(scope):
+            prog, _, _ = paddle.static.load_inference_model(
+                str(m.model_dir), exe, model_filename=m.model_file.name,
+                params_filename=m.params_file.name if m.params_file else None)
+            block = prog.global_block()
+            out, seen = [], set()
+            for op in block.ops:
+                for slot in _SLOTS.get(op.type, ()):
+                    if slot not in op.input_names:
+                        continue
+                    for name in op.input(slot):
+                        var = block.vars.get(name)
+                        if var is not None and var.persistable and name not in seen:
+                            seen.add(name)
+                            out.append((name, np.array(scope.find_var(name).get_tensor())))
+            return out
+    finally:
+        paddle.disable_static()
+
+
+def read_weights(source: str | os.PathLike):
+    """A dict (checkpoint, by key) or an ordered list of (name, array)."""
+    p = Path(source)
+    if p.suffix == ".pdparams" or p.with_suffix(".pdparams").is_file() and not p.is_dir():
+        import paddle
+
+        f = p if p.suffix == ".pdparams" else p.with_suffix(".pdparams")
+        if not f.is_file():
+            raise LiteError(f"{f}: no such checkpoint")
+        try:
+            state = paddle.load(str(f))
+        except Exception as e:  # noqa: BLE001 - paddle raises many kinds for a bad file
+            raise LiteError(f"{f}: not a readable .pdparams checkpoint ({str(e).splitlines()[0][:100]})") from None
+        if not isinstance(state, dict):
+            raise LiteError(f"{f}: not a state dict; save it with paddle.save(model.state_dict(), ...)")
+        return {k: np.asarray(v) for k, v in state.items()}
+    if p.suffix == ".onnx" or p.is_dir() and (p / "model.onnx").is_file() and not any(p.glob("*.pdmodel")):
+        from .onnx_weights import onnx_params
+
+        return onnx_params(p if p.suffix == ".onnx" else p / "model.onnx")
+    return inference_params(p)
+
+
+def load_weights(net, source: str | os.PathLike, what: str = "this network") -> str:
+    """Set `net`'s parameters and buffers from `source`; returns how they matched."""
+    src = read_weights(source)
+    state = net.state_dict()
+    new = {}
+    if isinstance(src, dict):
+        for key, t in state.items():
+            if key not in src:
+                raise LiteError(f"{source}: checkpoint has no parameter `{key}`; it is not a {what} checkpoint")
+            if tuple(src[key].shape) != tuple(t.shape):
+                raise LiteError(f"{source}: parameter `{key}` has shape {list(src[key].shape)}, "
+                                f"{what} needs {list(t.shape)}; the checkpoint is for a different model")
+            new[key] = src[key]
+        how = "by key"
+    else:
+        items = list(state.items())
+        for i, (key, t) in enumerate(items):
+            if i >= len(src):
+                raise LiteError(f"{source}: has {len(src)} parameters, {what} needs {len(items)} "
+                                f"(none for `{key}`); it is a different model")
+            name, arr = src[i]
+            if tuple(arr.shape) != tuple(t.shape):
+                raise LiteError(f"{source}: parameter {i} `{name}` has shape {list(arr.shape)} where {what}'s "
+                                f"`{key}` needs {list(t.shape)}; it is a different model")
+            new[key] = arr
+        if len(src) != len(items):
+            raise LiteError(f"{source}: has {len(src)} parameters, {what} needs {len(items)}; "
+                            f"`{src[len(items)][0]}` is left over, so it is a different model")
+        how = "in forward order"
+    net.set_state_dict({k: v.astype(np.float32) for k, v in new.items()})
+    return how
