@@ -8,18 +8,17 @@ against them.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
 import subprocess
-import urllib.request
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from . import paths, toolchain
 from .atomic import atomic_dir, atomic_path
+from .download import download
 from .errors import LiteError
 
 LIB = "libpaddle_light_api_shared.so"
@@ -145,15 +144,7 @@ def add(src: str | os.PathLike, version: str | None = None) -> list[Runtime]:
 
 
 def _download(url: str, sha256: str, dest: Path) -> None:
-    with atomic_path(dest) as tmp:
-        try:
-            with urllib.request.urlopen(url, timeout=60) as r, open(tmp, "wb") as f:
-                shutil.copyfileobj(r, f)
-        except OSError as e:
-            raise LiteError(f"download of {url} failed ({e}); check the network or use `lite runtime add DIR`") from None
-        got = hashlib.sha256(tmp.read_bytes()).hexdigest()
-        if got != sha256:
-            raise LiteError(f"{url}: sha256 {got} does not match the expected {sha256}; the download was discarded")
+    download(url, dest, sha256, hint="check the network or use `lite runtime add DIR`")
 
 
 def fetch(version: str, arch: str = "armv8", base_url: str | None = None) -> Runtime:

@@ -22,16 +22,31 @@ def cmd_quant(args):
     print(f"report: {args.out or 'output/slim_quant_' + r['model']}/report.md")
 
 
+def cmd_zoo(args):
+    from .zoo import MODELS
+
+    for m in MODELS.values():
+        shape = "x".join("?" if d < 0 else str(d) for d in m.input_shape)
+        print(f"{m.name:28s} {m.task:4s} {shape:9s} {m.arch}")
+        if args.verbose:
+            print(f"    inference: {m.inference_url}\n    trained:   {m.trained_url}\n    preprocess: {m.preprocess}"
+                  + (f"\n    dictionary: ppocr/utils/{m.dictionary}" if m.dictionary else ""))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="slim", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("quant", help="post-training int8 quantization, gated on the ARM .nb")
     p.add_argument("task", choices=["cls", "det_mobile", "rec"])
-X
+    p.add_argument("--model", help="zoo name, inference model dir, trained .pdparams checkpoint or ONNX export "
+                   "(default: the recipe's)")
     p.add_argument("--recipe", help="YAML recipe (default recipes/cls_quant.yaml)")
     p.add_argument("--data", help="eval data: PaddleOCR label file or folder of upright crops")
     p.add_argument("--out", help="output dir (default output/slim_quant_MODEL)")
     p.set_defaults(fn=cmd_quant)
+    p = sub.add_parser("zoo", help="the PaddleOCR models known by name")
+    p.add_argument("-v", "--verbose", action="store_true", help="also URLs, preprocessing, dictionary")
+    p.set_defaults(fn=cmd_zoo)
     args = ap.parse_args(argv)
     try:
         args.fn(args)

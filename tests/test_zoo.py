@@ -1,0 +1,75 @@
+"""The model zoo and its downloads: official names, cache, checksums."""
+import functools
+import http.server
+import tarfile
+import threading
+
+import pytest
+
+from lite.download import download, extract_tar, recorded_sha256
+from lite.errors import LiteError
+from slim import zoo
+
+from .test_slim_quant_cls import slim_cli
+
+NAMED = ["ch_ppocr_mobile_v2.0_cls", "ch_ppocr_mobile_v2.0_det", "ch_ppocr_mobile_v2.0_rec", "ch_ppocr_server_v2.0_det",
+         "ch_ppocr_server_v2.0_rec", "en_number_mobile_v2.0_rec", "french_mobile_v2.0_rec", "german_mobile_v2.0_rec",
+         "korean_mobile_v2.0_rec", "japan_mobile_v2.0_rec", "ch_PP-OCRv4_det", "ch_PP-OCRv4_rec"]
+
+
+@pytest.mark.parametrize("name", NAMED)
+def test_every_named_model_has_official_urls(name):
+    m = zoo.get(name)
+    assert m.inference_url.startswith("https://paddleocr.bj.bcebos.com/") and m.inference_url.endswith("_infer.tar")
+    assert name.replace("_det", "").replace("_rec", "").replace("_cls", "") in m.trained_url
+    assert m.task in ("det", "cls", "rec") and (m.dictionary is not None) == (m.task == "rec")
+
+
+@pytest.fixture()
+def server(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_first_download_is_recorded_and_enforced(server, tmp_path, cls_model):
+    root, base = server
+    with tarfile.open(root / "m_infer.tar", "w") as t:
+        for f in ("inference.pdmodel", "inference.pdiparams"):
+            t.add(cls_model / f, arcname=f"m_infer/{f}")
+    url = f"{base}/m_infer.tar"
+    got = download(url, tmp_path / "a.tar")
+    assert recorded_sha256(url) == got  # trust on first use
+    out = tmp_path / "unpacked"
+    extract_tar(tmp_path / "a.tar", out)
+    assert sorted(p.name for p in out.iterdir()) == ["inference.pdiparams", "inference.pdmodel"]
+    (root / "m_infer.tar").write_bytes(b"tampered")
+    with pytest.raises(LiteError, match="does not match the expected"):
+        download(url, tmp_path / "b.tar")
+    assert not (tmp_path / "b.tar").exists()
+
+
+def test_archive_escaping_the_cache_is_refused(tmp_path):
+    evil = tmp_path / "evil.tar"
+    payload = tmp_path / "p.txt"
+    payload.write_text("x")
+    with tarfile.open(evil, "w") as t:
+        t.add(payload, arcname="top/../../outside.txt")
+    with pytest.raises(LiteError, match="points outside the archive"):
+        extract_tar(evil, tmp_path / "dest")
+    assert not (tmp_path / "outside.txt").exists()
+
+
+def test_cli_names_and_task_checks():
+    p = slim_cli("zoo", "-v")
+    assert p.returncode == 0 and "japan_mobile_v2.0_rec" in p.stdout and "dict/japan_dict.txt" in p.stdout
+    p = slim_cli("quant", "cls", "--model", "det_mobile")
+    assert p.returncode == 2 and p.stderr.strip() == \
+        "error: ch_ppocr_mobile_v2.0_det is a det model; this command needs a cls model"
+    p = slim_cli("quant", "cls", "--model", "no_such_model_v9")
+    assert p.returncode == 2 and "unknown model 'no_such_model_v9'" in p.stderr and "Traceback" not in p.stderr
