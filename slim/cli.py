@@ -22,6 +22,29 @@ def cmd_quant(args):
     print(f"report: {args.out or 'output/slim_quant_' + r['model']}/report.md")
 
 
+def cmd_bench(args):
+    import json
+    from pathlib import Path
+
+    from .targets import check, render
+
+    if args.report:
+        f = Path(args.report)
+        if not f.is_file():
+            raise LiteError(f"{f}: no such report; run `slim quant {args.task}` first or drop --report")
+        report = json.loads(f.read_text())
+    else:
+        from .quant_job import run
+        from .recipe import load_quant_recipe
+
+        report = run(load_quant_recipe(None), out=args.out)
+    if report.get("task") != args.task:
+        raise LiteError(f"{args.report}: a {report.get('task')} report, not {args.task}")
+    rows = check(report)
+    print(render(rows))
+    return 0 if all(r["passed"] for r in rows) else 1
+
+
 def cmd_zoo(args):
     from .zoo import MODELS
 
@@ -44,19 +67,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", help="eval data: PaddleOCR label file or folder of upright crops")
     p.add_argument("--out", help="output dir (default output/slim_quant_MODEL)")
     p.set_defaults(fn=cmd_quant)
+    p = sub.add_parser("bench", help="run the default job and check the issue's targets on its report")
+    p.add_argument("task", choices=["cls"])
+    p.add_argument("--report", help="check an existing report.json instead of running the job")
+    p.add_argument("--out", default="output/bench_cls", help="where the default run writes (default output/bench_cls)")
+    p.set_defaults(fn=cmd_bench)
     p = sub.add_parser("zoo", help="the PaddleOCR models known by name")
     p.add_argument("-v", "--verbose", action="store_true", help="also URLs, preprocessing, dictionary")
     p.set_defaults(fn=cmd_zoo)
     args = ap.parse_args(argv)
     try:
-        args.fn(args)
+        rc = args.fn(args)
     except LiteError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return 0
+    return rc or 0
 
 
 if __name__ == "__main__":

@@ -73,3 +73,16 @@ def test_cli_names_and_task_checks():
         "error: ch_ppocr_mobile_v2.0_det is a det model; this command needs a cls model"
     p = slim_cli("quant", "cls", "--model", "no_such_model_v9")
     assert p.returncode == 2 and "unknown model 'no_such_model_v9'" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_bench_checks_targets_on_a_report(tmp_path):
+    report = {"task": "cls", "baseline": {"metric_value": 0.9127}, "slim": {"metric_value": 0.9114, "nb_bytes_arm": 405_422},
+              "ratios": {"instructions": 0.93}, "seconds": 149.0}
+    f = tmp_path / "report.json"
+    f.write_text(__import__("json").dumps(report))
+    p = slim_cli("bench", "cls", "--report", str(f))
+    assert p.returncode == 0 and p.stdout.count("PASS") == 4, p.stdout
+    report["slim"]["nb_bytes_arm"] = 500_846  # the .nb before unread attributes were dropped
+    f.write_text(__import__("json").dumps(report))
+    p = slim_cli("bench", "cls", "--report", str(f))
+    assert p.returncode == 1 and "500,846" in p.stdout and p.stdout.count("FAIL") == 1

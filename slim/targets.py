@@ -1,0 +1,32 @@
+"""The issue targets a default run must meet, checked on its report.json
+(a benchmark command, never a timed test: one run, ratios measured side by side)."""
+from __future__ import annotations
+
+# (label, value from the report, limit, reference for comparison)
+TARGETS = {
+    "cls": [
+        ("int8 ARM .nb bytes", lambda r: r["slim"]["nb_bytes_arm"], 450_000,
+         "official slim cls .nb: 438,582"),
+        ("accuracy drop on the ARM .nb (points)",
+         lambda r: round(100 * (r["baseline"]["metric_value"] - r["slim"]["metric_value"]), 4), 0.3, "budget"),
+        ("ARM instructions int8/float", lambda r: round(r["ratios"]["instructions"], 4), 1.0,
+         "official slim cls .nb: 1.04x"),
+        ("whole job (s)", lambda r: r["seconds"], 180, "3 minutes on the 2-core machine"),
+    ],
+}
+
+
+def check(report: dict) -> list[dict]:
+    rows = []
+    for label, get, limit, ref in TARGETS[report["task"]]:
+        value = get(report)
+        rows.append({"target": label, "value": value, "limit": limit, "passed": value <= limit, "reference": ref})
+    return rows
+
+
+def render(rows: list[dict]) -> str:
+    out = [f"{'target':42s} {'measured':>12s} {'limit':>10s}  result  reference"]
+    for r in rows:
+        v = f"{r['value']:,}" if isinstance(r["value"], int) else f"{r['value']:g}"
+        out.append(f"{r['target']:42s} {v:>12s} {r['limit']:>10,}  {'PASS' if r['passed'] else 'FAIL':6s}  {r['reference']}")
+    return "\n".join(out)
