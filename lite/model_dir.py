@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import LiteError
+from .protowire import entries
 
 
 @dataclass
@@ -74,36 +75,7 @@ def program_ops(model_file: Path) -> list[str]:
         raise LiteError(f"{model_file}: not a readable Paddle program ({e}); re-export the inference model") from None
 
 
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    shift = result = 0
-    while True:
-        b = buf[i]
-        i += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, i
-        shift += 7
-        if shift > 63:
-            raise ValueError("bad varint")
-
-
 def _fields(buf: bytes):
-    i = 0
-    while i < len(buf):
-        key, i = _varint(buf, i)
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            _, i = _varint(buf, i)
-            yield field, None
-        elif wire == 2:
-            n, i = _varint(buf, i)
-            if i + n > len(buf):
-                raise ValueError("truncated field")
-            yield field, buf[i:i + n]
-            i += n
-        elif wire == 1:
-            i += 8
-        elif wire == 5:
-            i += 4
-        else:
-            raise ValueError(f"wire type {wire}")
+    """(field, payload) of length-delimited entries; other wire types give None."""
+    for field, wire, value, _ in entries(buf):
+        yield field, value if wire == 2 else None

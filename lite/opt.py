@@ -13,8 +13,8 @@ from pathlib import Path
 from .atomic import atomic_path
 from .errors import LiteError
 from .model_dir import InferenceModel, locate, program_ops
-from .program_strip import strip_program
 from .nbfile import read_nb
+from .program_strip import strip_program
 
 VALID_TARGETS = {"arm": "arm", "x86": "x86"}
 QUANT_TYPES = {"int8": "QUANT_INT8", "int16": "QUANT_INT16"}

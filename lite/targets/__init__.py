@@ -6,6 +6,6 @@ ssh, phones over adb) plug in the same way.
 """
 from __future__ import annotations
 
-from .base import Session, Target, get_target, register, target_names  # noqa: F401
 from . import emu as _emu  # noqa: F401  (registers arm64-emu, armv7-emu)
 from . import x86 as _x86  # noqa: F401  (registers x86)
+from .base import Session, Target, get_target, register, target_names  # noqa: F401

@@ -6,7 +6,6 @@ import os
 import re
 import tempfile
 
-
 from .. import cpu as cpumod
 from .. import runtimes, toolchain
 from ..errors import LiteError

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from lite.errors import LiteError
-from lite.model_dir import _varint
+from lite.protowire import entries
+from lite.protowire import varint as _varint
 
 _DTYPES = {1: np.float32, 6: np.int32, 7: np.int64, 11: np.float64}
 # Inputs that carry parameters, per op, in the order Paddle's layers hold them.
@@ -16,23 +17,8 @@ PARAM_INPUTS = {"Conv": (1, 2), "BatchNormalization": (1, 2, 3, 4), "MatMul": (1
 
 
 def _entries(buf: bytes):
-    """(field, wire type, value) with varints decoded and payloads as bytes."""
-    i = 0
-    while i < len(buf):
-        key, i = _varint(buf, i)
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            v, i = _varint(buf, i)
-        elif wire == 2:
-            n, i = _varint(buf, i)
-            v, i = buf[i:i + n], i + n
-        elif wire == 1:
-            v, i = buf[i:i + 8], i + 8
-        elif wire == 5:
-            v, i = buf[i:i + 4], i + 4
-        else:
-            raise ValueError(f"wire type {wire}")
-        yield field, wire, v
+    for field, wire, value, _ in entries(buf):
+        yield field, wire, value
 
 
 def _tensor(buf: bytes) -> tuple[str, np.ndarray]:
