@@ -57,6 +57,10 @@ def cmd_zoo(args):
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    # paddleslim imports distutils; the resulting setuptools notice is not the user's concern
+    warnings.filterwarnings("ignore", message="Setuptools is replacing distutils")
     ap = argparse.ArgumentParser(prog="slim", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("quant", help="post-training int8 quantization, gated on the ARM .nb")

@@ -71,6 +71,9 @@ def test_missing_qemu_names_debian_package(cls_arm_nb, tmp_path):
 
 
 def test_runtime_list_cli():
+    for v in ("2.13", "2.10"):  # registered from ../shared by the lite_home fixture
+        if not any(RUNTIMES.glob(f"paddlelite-v{v}*-armlinux")):
+            pytest.skip(f"no v{v} ARM runtime under {RUNTIMES}")
     p = lite_cli("runtime", "list")
     assert p.returncode == 0
     assert "v2.13-rc" in p.stdout and "v2.10-rc" in p.stdout
