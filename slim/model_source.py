@@ -46,8 +46,10 @@ def inference_dir(model: str, task: str, work: Path) -> tuple[str, Path]:
             and not (p / "__model__").is_file() and ((p / "model.onnx").is_file() or any(p.glob("*.pdparams"))):
         if p.is_dir():
             p = p / "model.onnx" if (p / "model.onnx").is_file() else sorted(p.glob("*.pdparams"))[0]
-        net = load_network(task, p)
-        _, _, shape = build_network(task)
+        from .nets.weights import load_weights
+
+        net, what, shape = build_network(task)
+        load_weights(net, p, what)
         name = p.parent.name if p.stem in ("model", "best_accuracy", "latest") else p.stem
         return name, export_inference(net, work / "from_weights", shape)
     if not p.exists():

@@ -33,8 +33,7 @@ def quant_post_static(model_dir: str | Path, out_dir: str | Path, calib: np.ndar
     import paddle
     from paddleslim.quant import quant_post_static as _qps
 
-    quiet_paddleslim()
-
+    quiet_paddleslim()  # its loggers exist once paddleslim is imported
     m = locate(model_dir)
     paddle.enable_static()
 
@@ -54,7 +53,6 @@ def quant_post_static(model_dir: str | Path, out_dir: str | Path, calib: np.ndar
     paddle.seed(0)
     np.random.seed(0)
     batches = (len(calib) + batch_size - 1) // batch_size
-    quiet_paddleslim()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         _qps(executor=exe, model_dir=str(m.model_dir), quantize_model_path=str(out_dir),
              model_filename=m.model_file.name, params_filename=m.params_file.name if m.params_file else None,

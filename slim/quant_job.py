@@ -141,10 +141,10 @@ def sensitivity(model_dir: Path, work: Path, calib, algo: str, recipe: QuantReci
         / "sensitivity.json"
     sens = json.loads(cache.read_text()) if cache.is_file() else {}
     names = _quantizable_weights(model_dir)
-    base = eval_inference(str(model_dir), subset)["value"]
+    base = eval_inference(str(model_dir), subset)["value"] if any(w not in sens for w in names) else None
     a, rounding = parse_algo(algo)
     for i, w in enumerate(tqdm(names, desc=f"per-layer sensitivity ({algo})", unit="layer")):
-        if w in sens:
+        if w in sens:  # resumed from the cache
             continue
         q = quant_post_static(model_dir, work / f"sens_{i}", calib, a, recipe.quant.weight_quantize_type,
                               recipe.quant.batch_size, skip=[n for n in names if n != w], round_type=rounding)
