@@ -59,3 +59,36 @@ def inference_dir(model: str, task: str, work: Path) -> tuple[str, Path]:
         if m.task != task:
             raise LiteError(f"{m.name} is a {m.task} model; this command needs a {task} model")
     return resolve(model)
+
+
+def load_det(model: str) -> tuple[str, object]:
+    """(name, DB network with `model`'s weights and channel counts): a zoo
+    name, an inference dir, an ONNX export or a trained `.pdparams`
+    (PaddleOCR keys; with a threshold head when the checkpoint has one)."""
+    from .nets.det_db import DBNet, widths_from_list, widths_of
+    from .nets.weights import load_weights, read_weights
+
+    p = Path(model)
+    if not p.exists():
+        from .zoo import get
+
+        m = get(model)
+        if m.task != "det":
+            raise LiteError(f"{m.name} is a {m.task} model; this command needs a det model")
+        name, p = resolve(model)
+    else:
+        if p.is_dir() and (p / "model.onnx").is_file() and not any(p.glob("*.pdmodel")):
+            p = p / "model.onnx"
+        name = p.parent.name if p.is_file() and p.stem in ("model", "best_accuracy", "latest") else p.stem
+    src = read_weights(p)
+    what = "the DB detector (MobileNetV3 large + DBFPN)"
+    try:
+        if isinstance(src, dict):
+            net = DBNet(widths_of({k: v.shape for k, v in src.items()}), with_thresh="head.thresh.conv1.weight" in src)
+        else:
+            net = DBNet(widths_from_list(src), with_thresh=False)
+    except (KeyError, IndexError) as e:
+        raise LiteError(f"{p}: not a {what} ({type(e).__name__}: {e} not found)") from None
+    load_weights(net, p, what)
+    net.eval()
+    return name, net

@@ -13,7 +13,8 @@ from lite.protowire import varint as _varint
 
 _DTYPES = {1: np.float32, 6: np.int32, 7: np.int64, 11: np.float64}
 # Inputs that carry parameters, per op, in the order Paddle's layers hold them.
-PARAM_INPUTS = {"Conv": (1, 2), "BatchNormalization": (1, 2, 3, 4), "MatMul": (1,), "Gemm": (1, 2), "Add": (0, 1)}
+PARAM_INPUTS = {"Conv": (1, 2), "ConvTranspose": (1, 2), "BatchNormalization": (1, 2, 3, 4), "MatMul": (1,),
+                "Gemm": (1, 2), "Add": (0, 1)}
 
 
 def _entries(buf: bytes):
@@ -84,9 +85,12 @@ def onnx_params(path: str | Path) -> list[tuple[str, np.ndarray]]:
             if i < len(n["in"]):
                 name = n["in"][i]
                 arr = consts.get(name)
-                if arr is not None and arr.dtype == np.float32 and arr.ndim >= 1 and name not in seen:
-                    seen.add(name)
-                    out.append((name, arr))
+                if arr is None or arr.dtype != np.float32 or arr.ndim < 1 or name in seen:
+                    continue
+                if n["op"] == "Add" and arr.size == 1 and arr.ndim == 1:  # a literal such as DB's `1 + exp(..)`
+                    continue
+                seen.add(name)
+                out.append((name, arr))
     if not out:
         raise LiteError(f"{path}: no weights found in the ONNX graph")
     return out

@@ -12,7 +12,7 @@ import numpy as np
 from lite.errors import LiteError
 
 # Persistable inputs per op, in the order Paddle's dygraph layers hold them.
-_SLOTS = {"conv2d": ("Filter", "Bias"), "depthwise_conv2d": ("Filter", "Bias"),
+_SLOTS = {"conv2d": ("Filter", "Bias"), "depthwise_conv2d": ("Filter", "Bias"), "conv2d_transpose": ("Filter",),
           "batch_norm": ("Scale", "Bias", "Mean", "Variance"), "elementwise_add": ("Y",),
           "matmul_v2": ("Y",), "matmul": ("Y",), "mul": ("Y",), "fc": ("W", "Bias")}
 
@@ -70,6 +70,13 @@ def read_weights(source: str | os.PathLike):
     return inference_params(p)
 
 
+def _as_bias(arr: np.ndarray, shape: tuple) -> np.ndarray:
+    """Exports broadcast a bias as [1, C, 1, 1]; the layer holds [C]."""
+    if len(shape) == 1 and arr.ndim > 1 and arr.size == shape[0] and sum(d > 1 for d in arr.shape) <= 1:
+        return arr.reshape(shape)
+    return arr
+
+
 def load_weights(net, source: str | os.PathLike, what: str = "this network") -> str:
     """Set `net`'s parameters and buffers from `source`; returns how they matched."""
     src = read_weights(source)
@@ -91,6 +98,7 @@ def load_weights(net, source: str | os.PathLike, what: str = "this network") -> 
                 raise LiteError(f"{source}: has {len(src)} parameters, {what} needs {len(items)} "
                                 f"(none for `{key}`); it is a different model")
             name, arr = src[i]
+            arr = _as_bias(arr, tuple(t.shape))
             if tuple(arr.shape) != tuple(t.shape):
                 raise LiteError(f"{source}: parameter {i} `{name}` has shape {list(arr.shape)} where {what}'s "
                                 f"`{key}` needs {list(t.shape)}; it is a different model")
