@@ -63,3 +63,54 @@ def eval_inference(model_dir: str, reader, task: str = "cls", batch_size: int = 
     labels = np.concatenate([y for _, y in data])
     return {"metric": "accuracy", "value": mod.accuracy(probs, labels), "size": int(len(labels))}
 
+
+
+def det_inputs(reader, limit_side_len: int = 960) -> list[np.ndarray]:
+    from .ocr.det import preprocess
+
+    return [preprocess(img, limit_side_len)[0] for img, _ in reader]
+
+
+def det_maps_nb(nb: str, inputs: list[np.ndarray], target: str = "arm64-emu", cpu: str = "generic",
+                workers: int = 2, desc: str | None = None) -> list[np.ndarray]:
+    """Probability maps of a det `.nb`, one image per run (sizes differ);
+    emulated targets spread the images over `workers` runner processes."""
+    opts = {"cpu": cpu} if target.endswith("-emu") else {}
+    t = get_target(target, **opts)
+    workers = max(1, min(workers if target.endswith("-emu") else 1, len(inputs)))
+    order = sorted(range(len(inputs)), key=lambda i: -inputs[i].size)  # big images first balances the shards
+    shards = [order[i::workers] for i in range(workers)]
+    maps: list = [None] * len(inputs)
+    bar = tqdm(total=len(inputs), desc=desc or f"det on {target}", unit="img", leave=False)
+
+    def work(shard):
+        with t.load(nb) as s:
+            for i in shard:
+                maps[i] = next(iter(s.run(inputs[i]).values()))[:, :1]
+                bar.update(1)
+
+    with ThreadPoolExecutor(workers) as ex:
+        list(ex.map(work, shards))
+    bar.close()
+    return maps
+
+
+def eval_det_nb(nb: str, reader, target: str = "arm64-emu", cpu: str = "generic", workers: int = 2,
+                limit_side_len: int = 960, desc: str | None = None) -> dict:
+    """hmean (ICDAR 2015) of a det `.nb` on a labelled reader."""
+    from .ocr.det import hmean
+
+    maps = det_maps_nb(nb, det_inputs(reader, limit_side_len), target, cpu, workers, desc)
+    r = hmean(list(reader), maps)
+    r.update(metric="hmean", value=r["hmean"], size=len(maps))
+    return r
+
+
+def eval_det_inference(model_dir: str, reader, limit_side_len: int = 960) -> dict:
+    from .ocr.det import hmean
+    from .parity import paddle_inference
+
+    outs = paddle_inference(model_dir, [[x] for x in det_inputs(reader, limit_side_len)], ir_optim=True)
+    r = hmean(list(reader), [next(iter(o.values()))[:, :1] for o in outs])
+    r.update(metric="hmean", value=r["hmean"], size=len(outs))
+    return r
