@@ -22,6 +22,25 @@ def cmd_quant(args):
     print(f"report: {args.out or 'output/slim_quant_' + r['model']}/report.md")
 
 
+def cmd_prune(args):
+    from .prune_job import run
+    from .recipe import load_prune_recipe
+
+    recipe = load_prune_recipe(args.recipe)
+    r = run(recipe, model=args.model, data=args.data, out=args.out)
+    b, s = r["baseline"], r["slim"]
+    print(f"{r['model']}: FLOPs x{r['ratios']['flops']:.3f}, ARM instructions x{r['ratios']['instructions']:.3f} "
+          f"({r['cpu']}), x86 {r['ratios']['x86_speedup']:.2f}x faster; hmean on the ARM .nb "
+          f"{s['metric_value']:.4f} vs {b['metric_value']:.4f} ({r['eval_set']['gate_set']}, drop "
+          f"{r['drop_points']:+.2f} points, budget {r['budget_drop_points']}); {r['seconds']} s")
+    print(f"report: {args.out or 'output/slim_prune_' + r['model']}/report.md")
+    if not r["passed"]:
+        print(f"error: the pruned .nb lost {r['drop_points']:.2f} hmean points (budget {r['budget_drop_points']}); "
+              "raise finetune.steps or prune.flops_keep in the recipe", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_bench(args):
     import json
     from pathlib import Path
@@ -33,12 +52,17 @@ def cmd_bench(args):
         if not f.is_file():
             raise LiteError(f"{f}: no such report; run `slim quant {args.task}` first or drop --report")
         report = json.loads(f.read_text())
+    elif args.task == "det_mobile":
+        from .prune_job import run
+        from .recipe import load_prune_recipe
+
+        report = run(load_prune_recipe(None), model=args.model, out=args.out or "output/bench_det_mobile")
     else:
         from .quant_job import run
         from .recipe import load_quant_recipe
 
-        report = run(load_quant_recipe(None), out=args.out)
-    if report.get("task") != args.task:
+        report = run(load_quant_recipe(None), model=args.model, out=args.out or "output/bench_cls")
+    if report.get("task") != {"det_mobile": "det"}.get(args.task, args.task):
         raise LiteError(f"{args.report}: a {report.get('task')} report, not {args.task}")
     rows = check(report)
     print(render(rows))
@@ -71,10 +95,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", help="eval data: PaddleOCR label file or folder of upright crops")
     p.add_argument("--out", help="output dir (default output/slim_quant_MODEL)")
     p.set_defaults(fn=cmd_quant)
+    p = sub.add_parser("prune", help="sensitivity-guided filter pruning + distillation, gated on the ARM .nb")
+    p.add_argument("task", choices=["det_mobile"])
+    p.add_argument("--model", help="zoo name, inference model dir, trained .pdparams checkpoint or ONNX export "
+                   "(default: the recipe's)")
+    p.add_argument("--recipe", help="YAML recipe (default recipes/det_mobile_prune.yaml)")
+    p.add_argument("--data", help="eval data: PaddleOCR det label file or ICDAR 2015 folder (imgs/, gt/)")
+    p.add_argument("--out", help="output dir (default output/slim_prune_MODEL)")
+    p.set_defaults(fn=cmd_prune)
     p = sub.add_parser("bench", help="run the default job and check the issue's targets on its report")
-    p.add_argument("task", choices=["cls"])
+    p.add_argument("task", choices=["cls", "det_mobile"])
     p.add_argument("--report", help="check an existing report.json instead of running the job")
-    p.add_argument("--out", default="output/bench_cls", help="where the default run writes (default output/bench_cls)")
+    p.add_argument("--model", help="the model the default job starts from (default: the recipe's)")
+    p.add_argument("--out", help="where the default run writes (default output/bench_TASK)")
     p.set_defaults(fn=cmd_bench)
     p = sub.add_parser("zoo", help="the PaddleOCR models known by name")
     p.add_argument("-v", "--verbose", action="store_true", help="also URLs, preprocessing, dictionary")

@@ -58,6 +58,67 @@ class QuantRecipe:
     gate: GateConfig = field(default_factory=GateConfig)
 
 
+@dataclass
+class PruneConfig:
+    method: str = "fpgm"          # PaddleSlim dygraph filter pruner: fpgm or l1
+    flops_keep: float = 0.35      # pruned FLOPs <= this share (ARM instructions fall slower than FLOPs)
+    ratios: list = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+    max_ratio: float = 0.8        # no unit loses more than this share of its channels
+    align: int = 8                # channel counts kept at multiples of this
+    sensitivity_images: int = 16  # synthetic scenes scored per (unit, ratio)
+    input_size: int = 320         # side of the synthetic scenes (and of the FLOPs count)
+
+
+@dataclass
+class FinetuneConfig:
+    steps: int = 400
+    batch_size: int = 8
+    lr: float = 0.001
+    pool_size: int = 512          # unlabeled synthetic scenes
+    checkpoint_every: int = 50
+    label_weight: float = 0.0     # > 0 adds the DB probability-map loss on the synthetic labels
+
+
+@dataclass
+class DetEvalConfig:
+    synthetic: int = 200          # synthetic eval scenes (fixed seed)
+    limit_side_len: int = 960
+    max_drop_points: float = 0.5  # hmean drop allowed on the synthetic split, ARM .nb
+    target: str = "arm64-emu"
+    cpu: str = "cortex-a76"
+    bench_shape: list = field(default_factory=lambda: [1, 3, 640, 640])
+
+
+@dataclass
+class PruneRecipe:
+    model: str = "ch_ppocr_mobile_v2.0_det"
+    task: str = "det"
+    prune: PruneConfig = field(default_factory=PruneConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    eval: DetEvalConfig = field(default_factory=DetEvalConfig)
+
+
+def load_prune_recipe(path: str | Path | None, default_name: str = "det_mobile_prune.yaml") -> PruneRecipe:
+    path = Path(path) if path else RECIPES_DIR / default_name
+    r = _fill(PruneRecipe, _read_yaml(path), "", path)
+    if r.prune.method not in ("fpgm", "l1"):
+        raise LiteError(f"{path}: `prune.method`: unknown pruner {r.prune.method!r}; use fpgm or l1")
+    if not 0 < r.prune.flops_keep < 1:
+        raise LiteError(f"{path}: `prune.flops_keep` must lie between 0 and 1, got {r.prune.flops_keep}")
+    if not r.prune.ratios or any(not 0 < x < 1 for x in r.prune.ratios):
+        raise LiteError(f"{path}: `prune.ratios` must be a non-empty list of numbers between 0 and 1")
+    return r
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise LiteError(f"{path}: no such recipe; copy one from recipes/ and edit it")
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise LiteError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+
+
 ALGOS = {"KL", "hist", "avg", "mse", "emd", "abs_max", "min_max"}
 ROUNDINGS = {"round", "adaround"}
 
@@ -89,13 +150,7 @@ def _fill(cls, data, where: str, path: Path):
 
 def load_quant_recipe(path: str | Path | None, default_name: str = "cls_quant.yaml") -> QuantRecipe:
     path = Path(path) if path else RECIPES_DIR / default_name
-    if not path.is_file():
-        raise LiteError(f"{path}: no such recipe; copy one from recipes/ and edit it")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise LiteError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    r = _fill(QuantRecipe, data, "", path)
+    r = _fill(QuantRecipe, _read_yaml(path), "", path)
     bad = [a for a in r.quant.algos if not isinstance(a, str) or parse_algo(a)[0] not in ALGOS
            or parse_algo(a)[1] not in ROUNDINGS]
     if bad:

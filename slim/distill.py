@@ -1,0 +1,147 @@
+"""Fine-tune a pruned detector by distillation from the unpruned one: the
+teacher's probability map is the target (BCE plus dice, so the few text
+pixels weigh as much as the background), on unlabeled images; optionally
+mixed with the DB probability-map loss on synthetic labels.
+
+Checkpoints (weights, optimizer, step) are written every N steps with an
+atomic rename; a rerun picks up the latest and continues, and the batch
+order depends only on the seed and the step, so a resumed run ends where an
+uninterrupted one would.
+
+Multi-GPU: the same function under `python -m paddle.distributed.launch`;
+the student is wrapped in paddle.DataParallel when the world size is > 1
+and every rank draws its own slice of each batch.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from lite.ocr.det import MEAN, STD
+
+SEED = 20261123
+
+
+def to_input(images: np.ndarray) -> np.ndarray:
+    """uint8 BGR [N, H, W, 3] -> normalised float32 [N, 3, H, W]."""
+    return ((images.astype(np.float32) / 255.0 - MEAN) / STD).transpose(0, 3, 1, 2).copy()
+
+
+def shrink_map(gt: list, h: int, w: int, ratio: float = 0.4) -> np.ndarray:
+    """DB's probability-map label: each care quad shrunk by D = A (1 - r^2) / L."""
+    import cv2
+    import pyclipper
+    from shapely.geometry import Polygon
+
+    m = np.zeros((h, w), np.float32)
+    for g in gt:
+        if g.get("transcription") == "###":
+            continue
+        poly = Polygon(g["points"])
+        if poly.area < 1:
+            continue
+        d = poly.area * (1 - ratio ** 2) / poly.length
+        off = pyclipper.PyclipperOffset()
+        off.AddPath([[int(x), int(y)] for x, y in g["points"]], pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
+        shrunk = off.Execute(-d)
+        if shrunk:
+            cv2.fillPoly(m, [np.array(shrunk[0], np.int32)], 1.0)
+    return m
+
+
+def _loss(pred, target, F):
+    import paddle
+
+    bce = F.binary_cross_entropy(paddle.clip(pred, 1e-6, 1 - 1e-6), target)
+    inter = (pred * target).sum()
+    dice = 1 - 2 * inter / (pred.sum() + target.sum() + 1e-6)
+    return bce + dice
+
+
+def teacher_maps(teacher, images: np.ndarray, batch: int = 16) -> np.ndarray:
+    import paddle
+
+    teacher.eval()
+    out = []
+    with paddle.no_grad():
+        for i in range(0, len(images), batch):
+            out.append(teacher(paddle.to_tensor(to_input(images[i:i + batch]))).numpy().astype(np.float16))
+    return np.concatenate(out)
+
+
+def latest_checkpoint(ckpt_dir: Path) -> tuple[int, Path | None]:
+    state = ckpt_dir / "state.json"
+    if not state.is_file():
+        return 0, None
+    s = json.loads(state.read_text())
+    return int(s["step"]), ckpt_dir / s["file"]
+
+
+def _save(student, opt, step: int, ckpt_dir: Path) -> None:
+    import paddle
+
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    name = f"step_{step:06d}"
+    for suffix, obj in ((".pdparams", student.state_dict()), (".pdopt", opt.state_dict())):
+        tmp = ckpt_dir / f".{name}{suffix}.tmp"
+        paddle.save(obj, str(tmp))
+        os.replace(tmp, ckpt_dir / f"{name}{suffix}")
+    tmp = ckpt_dir / ".state.json.tmp"
+    tmp.write_text(json.dumps({"step": step, "file": name}))
+    os.replace(tmp, ckpt_dir / "state.json")  # the checkpoint counts only once this lands
+    for old in ckpt_dir.glob("step_*"):
+        if not old.name.startswith(name):
+            old.unlink()
+
+
+def distill(student, targets: np.ndarray, images: np.ndarray, steps: int, batch_size: int, lr: float,
+            ckpt_dir: Path, every: int = 50, labels: np.ndarray | None = None, label_weight: float = 0.0) -> dict:
+    """Train `student` in place; returns {"steps", "resumed_from", "loss"}."""
+    import paddle
+    import paddle.distributed as dist
+    import paddle.nn.functional as F
+
+    paddle.seed(SEED)
+    world, rank = dist.get_world_size(), dist.get_rank()
+    model = student
+    if world > 1:
+        dist.init_parallel_env()
+        model = paddle.DataParallel(student)
+    sched = paddle.optimizer.lr.CosineAnnealingDecay(lr, T_max=max(1, steps))
+    opt = paddle.optimizer.Adam(sched, parameters=student.parameters(), weight_decay=0.0)
+    start, ckpt = latest_checkpoint(ckpt_dir)
+    if ckpt is not None:
+        student.set_state_dict(paddle.load(str(ckpt) + ".pdparams"))
+        opt.set_state_dict(paddle.load(str(ckpt) + ".pdopt"))
+    student.train()
+    losses = []
+    bar = tqdm(range(start, steps), desc="distillation fine-tune", unit="step", initial=start, total=steps,
+               disable=rank > 0)
+    for step in bar:
+        rng = np.random.RandomState(SEED + step)  # the batch depends only on the step: resumable
+        idx = rng.choice(len(images), batch_size, replace=False)[rank::world]
+        x = images[idx]
+        t = targets[idx].astype(np.float32)
+        if rng.rand() < 0.5:  # mirrored text is still text to a detector; doubles the pool
+            x, t = x[:, :, ::-1], t[..., ::-1]
+            lab = labels[idx][..., ::-1] if labels is not None else None
+        else:
+            lab = labels[idx] if labels is not None else None
+        pred = model(paddle.to_tensor(to_input(np.ascontiguousarray(x))))
+        loss = _loss(pred, paddle.to_tensor(np.ascontiguousarray(t)), F)
+        if lab is not None and label_weight > 0:
+            loss = loss + label_weight * _loss(pred, paddle.to_tensor(np.ascontiguousarray(lab)[:, None]), F)
+        loss.backward()
+        opt.step()
+        opt.clear_grad()
+        sched.step()
+        losses.append(float(loss))
+        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        if rank == 0 and ((step + 1) % every == 0 or step + 1 == steps):
+            _save(student, opt, step + 1, ckpt_dir)
+    student.eval()
+    return {"steps": steps, "resumed_from": start, "loss": float(np.mean(losses[-20:])) if losses else None}

@@ -1,0 +1,218 @@
+"""Filter pruning with PaddleSlim's dygraph pruners: the prunable units, a
+per-unit sensitivity scan (cached, so an interrupted scan resumes), a plan
+that reaches a FLOPs target at the least predicted loss with channel counts
+kept at multiples of 8, and applying it.
+
+Units are PaddleSlim's pruning collections (a conv and everything whose
+channels are tied to it: its BN, the depthwise conv that follows, convs
+joined by a residual add). PaddleSlim names parameters by their static
+names (`conv2d_0.w_0`); reports use the network's own keys
+(`backbone.stage0.1.expand_conv.conv.weight`)."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from tqdm import tqdm
+
+from lite.atomic import write_bytes
+from lite.errors import LiteError
+
+METHODS = ("fpgm", "l1")
+
+
+def pruner_class(method: str):
+    from paddleslim.dygraph import FPGMFilterPruner, L1NormFilterPruner
+
+    from .ptq import quiet_paddleslim
+
+    quiet_paddleslim()  # after the import: the pruners' loggers exist only then
+    classes = {"fpgm": FPGMFilterPruner, "l1": L1NormFilterPruner}
+    if method not in classes:
+        raise LiteError(f"unknown pruning method {method!r}; use {' or '.join(METHODS)}")
+    return classes[method]
+
+
+def flops(net, input_shape: list) -> int:
+    """paddle.flops (multiply-adds of conv, BN and transposed conv layers)."""
+    import contextlib
+    import io
+
+    import paddle
+
+    was_training = net.training
+    net.eval()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints a line per layer type
+            return int(paddle.flops(net, input_shape, print_detail=False))
+    finally:
+        if was_training:
+            net.train()
+
+
+def params(net) -> int:
+    return int(sum(p.size for p in net.parameters()))
+
+
+class Pruner:
+    """The network's prunable units and PaddleSlim's pruner over them."""
+
+    def __init__(self, net, input_shape: list, method: str = "fpgm", skip: tuple = ()):
+        self.net, self.input_shape = net, list(input_shape)
+        self.key_of = {p.name: k for k, p in net.named_parameters()}
+        self.static_of = {k: n for n, k in self.key_of.items()}
+        self.inner = pruner_class(method)(net, self.input_shape)
+        self.channels: dict[str, int] = {}
+        for c in self.inner.collections:
+            key = self.key_of.get(c.master_name)
+            if key is None or c.master_axis != 0 or any(key.startswith(s) for s in skip):
+                continue
+            if c.master_name in self.inner.skip_vars:
+                continue
+            self.channels[key] = int(self.param(key).shape[0])
+        # convs feeding a concat: pruned by the same criterion, consumers sliced by offset
+        self.concat = dict(net.concat_units()) if hasattr(net, "concat_units") else {}
+        for key in self.concat:
+            self.channels[key] = int(self.param(key).shape[0])
+        self.units = list(self.channels)
+
+    def param(self, key: str):
+        return dict(self.net.named_parameters())[key]
+
+    def apply(self, ratios: dict[str, float]) -> list:
+        """Prune in place; returns the plans (restore() undoes them)."""
+        ratios = {k: r for k, r in ratios.items() if r > 0}
+        plans = [self.inner.prune_vars({self.static_of[k]: r for k, r in ratios.items() if k not in self.concat}, 0)]
+        if any(k in self.concat for k in ratios):
+            plans.append(self._concat_plan({k: r for k, r in ratios.items() if k in self.concat}))
+        return plans
+
+    def _concat_plan(self, ratios: dict[str, float]):
+        """A PaddleSlim plan for concat members: each conv's filters ranked by the
+        pruner's own criterion (cal_mask), the consumers' input channels cut to match."""
+        from types import SimpleNamespace
+
+        import numpy as np
+        from paddleslim.dygraph.prune.pruning_plan import PruningMask, PruningPlan
+
+        no_groups = SimpleNamespace(attr=lambda name: None)
+        plan = PruningPlan(self.net.full_name)
+        consumer_masks: dict[str, np.ndarray] = {}
+        for key, r in ratios.items():
+            w = self.param(key)
+            coll = SimpleNamespace(master_name=w.name, master_axis=0, values={w.name: np.array(w.numpy())},
+                                   all_pruning_details=lambda: [])
+            mask = np.asarray(self.inner.cal_mask(r, coll), np.int32)
+            plan.add(w.name, PruningMask(0, mask.tolist(), r, no_groups))
+            for consumer, offset in self.concat[key]:
+                cm = consumer_masks.setdefault(consumer, np.ones(self.param(consumer).shape[1], np.int32))
+                cm[offset:offset + len(mask)] = mask
+        for consumer, cm in consumer_masks.items():
+            plan.add(self.static_of[consumer], PruningMask(1, cm.tolist(), 1 - cm.mean(), no_groups))
+        plan.apply(self.net, lazy=False)
+        return plan
+
+    def restore(self, plans: list) -> None:
+        for plan in reversed(plans):
+            plan.restore(self.net)
+
+    def flops_of(self, ratios: dict[str, float]) -> int:
+        plan = self.apply(ratios)
+        try:
+            return flops(self.net, self.input_shape)
+        finally:
+            self.restore(plan)
+
+
+def sensitivity(pruner: Pruner, score: Callable[[], float], ratios: list[float], cache: Path,
+                desc: str = "sensitivity") -> dict[str, dict[str, float]]:
+    """{unit: {ratio: metric drop}}, each unit pruned alone; every result is
+    written to `cache` as it comes, and a rerun skips what is there."""
+    sens = json.loads(cache.read_text()) if cache.is_file() else {}
+    todo = [(u, r) for u in pruner.units for r in ratios if f"{r:.2f}" not in sens.get(u, {})]
+    if not todo:
+        return {u: sens[u] for u in pruner.units}
+    base = sens.get("_baseline", {}).get("value")
+    if base is None:
+        base = score()
+        sens["_baseline"] = {"value": base}
+    for unit, r in tqdm(todo, desc=desc, unit="eval"):
+        plan = pruner.apply({unit: r})
+        try:
+            sens.setdefault(unit, {})[f"{r:.2f}"] = base - score()
+        finally:
+            pruner.restore(plan)
+        write_bytes(cache, json.dumps(sens, indent=1).encode())
+    return {u: sens[u] for u in pruner.units}
+
+
+def predicted_loss(curve: dict[str, float], ratio: float) -> float:
+    """Piecewise-linear through (0, 0) and the measured points; flat beyond the last."""
+    pts = [(0.0, 0.0)] + sorted((float(r), max(0.0, v)) for r, v in curve.items())
+    for (r0, v0), (r1, v1) in zip(pts, pts[1:]):
+        if ratio <= r1:
+            return v0 + (v1 - v0) * (ratio - r0) / (r1 - r0) if r1 > r0 else v1
+    return pts[-1][1]
+
+
+def channel_options(n: int, max_ratio: float, align: int = 8) -> list[int]:
+    """Channel counts a unit of `n` may keep, from n down: multiples of `align`
+    (so ARM kernels stay efficient), never below align or (1 - max_ratio) n."""
+    floor = max(align, math.ceil(n * (1 - max_ratio) / align) * align)
+    return [n] + [c for c in range((n - 1) // align * align, floor - 1, -align) if c < n]
+
+
+@dataclass
+class Plan:
+    keep: dict[str, int]           # unit -> channels kept
+    channels: dict[str, int]       # unit -> channels before
+    predicted_loss: float
+    flops: int
+    base_flops: int
+
+    @property
+    def ratios(self) -> dict[str, float]:
+        return {u: 1 - self.keep[u] / self.channels[u] for u in self.keep if self.keep[u] < self.channels[u]}
+
+    def to_json(self) -> dict:
+        return {"flops": self.flops, "base_flops": self.base_flops, "flops_ratio": self.flops / self.base_flops,
+                "predicted_drop": self.predicted_loss,
+                "units": [{"unit": u, "channels": self.channels[u], "keep": self.keep[u],
+                           "ratio": round(1 - self.keep[u] / self.channels[u], 4)} for u in self.channels]}
+
+
+def plan_for_flops(pruner: Pruner, sens: dict, flops_keep: float, max_ratio: float = 0.8, align: int = 8,
+                   measure: Callable[[dict], int] | None = None) -> Plan:
+    """Greedy: repeatedly take the step (one unit down to its next allowed
+    channel count) with the least predicted loss per FLOP saved, until the
+    pruned network's measured FLOPs are at most `flops_keep` of the original."""
+    measure = measure or pruner.flops_of
+    base = measure({})
+    target = flops_keep * base
+    opts = {u: channel_options(n, max_ratio, align) for u, n in pruner.channels.items()}
+    # FLOPs per channel of each unit, measured once at its deepest allowed cut
+    per_channel = {}
+    for u, o in opts.items():
+        per_channel[u] = (base - measure({u: 1 - o[-1] / pruner.channels[u]})) / max(1, o[0] - o[-1]) \
+            if len(o) > 1 else 0.0
+    idx = {u: 0 for u in opts}
+
+    def loss(u, i):
+        return predicted_loss(sens.get(u, {}), 1 - opts[u][i] / pruner.channels[u])
+
+    current = base
+    while current > target:
+        steps = [(u, (loss(u, idx[u] + 1) - loss(u, idx[u])) / (per_channel[u] * (opts[u][idx[u]] - opts[u][idx[u] + 1])))
+                 for u in opts if idx[u] + 1 < len(opts[u]) and per_channel[u] > 0]
+        if not steps:
+            raise LiteError(f"FLOPs target {flops_keep:.2f}x is out of reach: pruning every unit to its limit "
+                            f"({max_ratio:.0%} of its channels, multiples of {align}) keeps "
+                            f"{current / base:.2f}x; raise prune.flops_keep or prune.max_ratio")
+        u = min(steps, key=lambda s: (s[1], s[0]))[0]
+        idx[u] += 1
+        current = measure({v: 1 - opts[v][idx[v]] / pruner.channels[v] for v in opts if idx[v]})
+    keep = {u: opts[u][idx[u]] for u in opts}
+    return Plan(keep, dict(pruner.channels), sum(loss(u, idx[u]) for u in opts), current, base)

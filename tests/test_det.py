@@ -1,0 +1,171 @@
+"""The v2.0 mobile DB detector as a dygraph network, its pre/post-processing,
+the synthetic scenes and the det data readers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lite.errors import LiteError
+from lite.ocr.det import db_postprocess, preprocess, resize_for_test
+
+from .conftest import SHARED, need
+
+DET_ONNX = SHARED / "models" / "ch_ppocr_mobile_v2.0_det" / "model.onnx"
+PRUNE_ONNX = SHARED / "models" / "ch_ppocr_mobile_v2.0_det_prune" / "model.onnx"
+
+
+@pytest.fixture(scope="module")
+def det_net():
+    from slim.model_source import load_det
+
+    return load_det(str(need(DET_ONNX)))[1]
+
+
+def _x(seed=0, h=320, w=448):
+    return np.random.RandomState(seed).rand(1, 3, h, w).astype("float32")
+
+
+def test_onnx_weights_reproduce_the_reference_map(det_net):
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime (test extra) gives the independent reference")
+    import paddle
+
+    s = ort.InferenceSession(str(DET_ONNX))
+    for seed in (0, 1):
+        x = _x(seed)
+        ref = s.run(None, {s.get_inputs()[0].name: x})[0]
+        out = det_net(paddle.to_tensor(x)).numpy()
+        assert out.shape == ref.shape == (1, 1, 320, 448)
+        assert np.abs(out - ref).max() < 1e-4
+
+
+def test_exported_inference_model_matches_with_ir_optim_on_and_off(det_net, tmp_path):
+    import paddle
+
+    from lite.parity import paddle_inference
+    from slim.model_source import export_inference
+
+    d = export_inference(det_net, tmp_path / "inf", [None, 3, None, None])
+    x = _x(2, 256, 320)
+    want = det_net(paddle.to_tensor(x)).numpy()
+    for ir in (True, False):
+        got = next(iter(paddle_inference(str(d), [[x]], ir_optim=ir)[0].values()))
+        assert np.abs(got - want).max() < 1e-4, f"ir_optim={ir}"
+    # and the inference model itself loads back into the network (weights in op order)
+    from slim.model_source import load_det
+
+    again = load_det(str(d))[1]
+    assert np.abs(again(paddle.to_tensor(x)).numpy() - want).max() < 1e-6
+
+
+def test_official_pruned_model_is_this_network_with_fewer_channels():
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime (test extra) gives the independent reference")
+    import paddle
+
+    from slim.prune_job import reference_model
+
+    need(PRUNE_ONNX)
+    ref = reference_model()
+    w = ref["net"].widths
+    assert (w["backbone.conv"], w["block14.mid"], w["neck.in5"], w["neck.p5"]) == (6, 384, 77, 19)
+    ref["net"].head.all_maps = True  # the official export carries all three maps
+    x = _x(3, 256, 256)
+    s = ort.InferenceSession(str(PRUNE_ONNX))
+    want = s.run(None, {s.get_inputs()[0].name: x})[0]
+    got = ref["net"](paddle.to_tensor(x)).numpy()
+    ref["net"].head.all_maps = False
+    assert got.shape == want.shape == (1, 3, 256, 256)
+    assert np.abs(got - want).max() < 1e-4
+
+
+def test_pdparams_checkpoint_loads_by_paddleocr_key(det_net, tmp_path):
+    import paddle
+
+    from slim.model_source import load_det
+    from slim.nets.det_db import DBNet
+
+    full = DBNet(det_net.widths, with_thresh=True)  # a trained checkpoint also holds the threshold head
+    full.set_state_dict({k: v for k, v in det_net.state_dict().items()}, use_structured_name=True)
+    state = full.state_dict()
+    assert "backbone.stage3.3.conv.weight" in state and "head.thresh.conv3.bias" in state
+    f = tmp_path / "best_accuracy.pdparams"
+    paddle.save(state, str(f))
+    name, net = load_det(str(f))
+    assert name == tmp_path.name and net.head.with_thresh
+    x = paddle.to_tensor(_x(4, 128, 128))
+    assert np.abs(net(x).numpy() - det_net(x).numpy()).max() < 1e-6
+
+    state["neck.in5_conv.weight"] = paddle.zeros([96, 400, 1, 1])
+    paddle.save(state, str(f))
+    with pytest.raises(LiteError, match=r"`neck.in5_conv.weight` has shape \[96, 400, 1, 1\].*needs \[96, 480, 1, 1\]"):
+        load_det(str(f))
+
+
+def test_preprocess_limits_the_long_side_and_rounds_to_32():
+    img = np.zeros((720, 1280, 3), np.uint8)
+    resized, _ = resize_for_test(img, 960)
+    assert resized.shape[:2] == (544, 960)
+    x, hw = preprocess(np.full((100, 50, 3), 255, np.uint8))
+    assert x.shape == (1, 3, 96, 64) and hw == (100, 50)
+    # ImageNet mean/std on the BGR channels in PaddleOCR's order
+    assert np.allclose(x[0, :, 0, 0], (1 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225]), atol=1e-5)
+
+
+def test_db_postprocess_finds_unclips_and_scales_a_text_blob():
+    prob = np.zeros((160, 320), np.float32)
+    prob[40:60, 100:200] = 0.9          # one confident text kernel, 100 x 20 px
+    prob[120:124, 10:14] = 0.9          # too small: dropped
+    prob[100:110, 250:300] = 0.4        # above thresh 0.3 but mean score < box_thresh 0.6: dropped
+    boxes = db_postprocess(prob, (320, 640))  # source image twice the map size
+    assert len(boxes) == 1
+    b = boxes[0]
+    # unclip 1.5: offset D = area * 1.5 / perimeter = 100*20*1.5/240 = 12.5 px each side, then x2 scale
+    xs, ys = b[:, 0], b[:, 1]
+    assert abs(xs.min() - 2 * (100 - 12.5)) <= 4 and abs(xs.max() - 2 * (199 + 12.5)) <= 4
+    assert abs(ys.min() - 2 * (40 - 12.5)) <= 4 and abs(ys.max() - 2 * (59 + 12.5)) <= 4
+    assert b[0][0] < b[1][0] and b[0][1] < b[3][1]  # clockwise from top-left
+
+
+def test_synthetic_scenes_are_deterministic_with_exact_quads():
+    from slim.data.det_data import synthetic
+
+    a, b = synthetic(4, "eval"), synthetic(4, "eval")
+    assert all(np.array_equal(x[0], y[0]) and x[1] == y[1] for x, y in zip(a, b))
+    pool = synthetic(4, "pool")
+    assert not np.array_equal(a.items[0][0], pool.items[0][0])
+    for img, gt in a:
+        assert img.shape == (320, 320, 3) and gt
+        for g in gt:
+            q = np.array(g["points"])
+            assert q.shape == (4, 2) and (q >= 0).all() and (q[:, 0] <= 320).all() and (q[:, 1] <= 320).all()
+            assert g["transcription"]
+
+
+def test_original_detector_on_synthetic_and_real_images(det_net):
+    """The network with real weights finds the synthetic text and scores the
+    real ICDAR images as the reference run did (hmean 0.26 at long side 960)."""
+    from slim.data.det_data import real_icdar, synthetic
+    from slim.prune_job import net_hmean
+
+    assert net_hmean(det_net, synthetic(20, "eval").items) > 0.7
+    real = real_icdar(SHARED)
+    if real is None:
+        pytest.skip(f"{SHARED}/data/icdar2015_toy is absent")
+    assert len(real) == 10
+    assert abs(net_hmean(det_net, real.items) - 0.258) < 0.01
+
+
+def test_det_label_file_and_malformed_line(tmp_path):
+    import cv2
+
+    from slim.data.det_data import read_det_label_file
+
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((64, 64, 3), np.uint8))
+    (tmp_path / "b.jpg").write_bytes(b"not an image")
+    good = '[{"transcription": "hi", "points": [[1, 2], [30, 2], [30, 12], [1, 12]]}]'
+    f = tmp_path / "label.txt"
+    f.write_text(f"a.jpg\t{good}\nb.jpg\t{good}\n")
+    r = read_det_label_file(f)
+    assert len(r) == 1 and r.skipped == 1 and r.items[0][1][0]["points"][2] == [30.0, 12.0]
+    f.write_text(f"a.jpg\t{good}\na.jpg\t[{{\"points\": [[1, 2], [3, 4]]}}]\n")
+    with pytest.raises(LiteError, match=r"label.txt:2: .*expected 8 coordinates, got 4"):
+        read_det_label_file(f)

@@ -1,0 +1,180 @@
+"""Pruning: the plan (FLOPs target, multiples of 8, least predicted loss),
+PaddleSlim's pruners on the DB network, resumable distillation, and a tiny
+`slim prune det_mobile` run end to end on the real model and `.nb` files."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from lite.errors import LiteError
+from lite.paths import REPO_ROOT
+from slim.pruning import channel_options, plan_for_flops, predicted_loss
+
+from .conftest import SHARED, need
+
+DET_ONNX = SHARED / "models" / "ch_ppocr_mobile_v2.0_det" / "model.onnx"
+
+
+def test_channel_options_are_multiples_of_8_within_max_ratio():
+    assert channel_options(96, 0.8) == [96, 88, 80, 72, 64, 56, 48, 40, 32, 24]
+    assert channel_options(8, 0.8) == [8]
+    assert channel_options(30, 0.5) == [30, 24, 16]   # an unaligned width first drops to a multiple of 8
+    assert all(c % 8 == 0 for c in channel_options(480, 0.8)[1:])
+
+
+def test_predicted_loss_interpolates_through_zero():
+    curve = {"0.20": 0.02, "0.40": 0.10}
+    assert predicted_loss(curve, 0.0) == 0.0
+    assert predicted_loss(curve, 0.1) == pytest.approx(0.01)
+    assert predicted_loss(curve, 0.3) == pytest.approx(0.06)
+    assert predicted_loss(curve, 0.8) == pytest.approx(0.10)  # flat beyond the last measured ratio
+    assert predicted_loss({"0.50": -0.01}, 0.5) == 0.0       # a gain counts as no loss
+
+
+def _fake(channels: dict, cost: dict):
+    measure = lambda ratios: int(sum(n * (1 - ratios.get(u, 0.0)) * cost[u] for u, n in channels.items()))  # noqa: E731
+    return SimpleNamespace(channels=channels, flops_of=measure), measure
+
+
+def test_plan_reaches_the_flops_target_cutting_the_least_sensitive_first():
+    channels = {"a": 64, "b": 64, "c": 32}
+    cost = {"a": 10, "b": 10, "c": 10}
+    sens = {"a": {"0.50": 0.20}, "b": {"0.50": 0.01}, "c": {"0.50": 0.05}}
+    pruner, measure = _fake(channels, cost)
+    plan = plan_for_flops(pruner, sens, 0.6, max_ratio=0.8, align=8, measure=measure)
+    assert plan.flops <= 0.6 * plan.base_flops
+    assert all(k % 8 == 0 for k in plan.keep.values())
+    assert plan.keep["b"] < plan.keep["c"] / 32 * 64 or plan.keep["b"] <= 16   # b, the least sensitive, goes first
+    assert plan.keep["a"] == 64                                                 # a, the most sensitive, is spared
+    js = plan.to_json()
+    assert js["flops_ratio"] <= 0.6 and {u["unit"] for u in js["units"]} == {"a", "b", "c"}
+
+
+def test_unreachable_flops_target_is_a_clear_error():
+    pruner, measure = _fake({"a": 16}, {"a": 1})
+    with pytest.raises(LiteError, match=r"FLOPs target 0.10x is out of reach.*keeps 0.50x; raise prune.flops_keep"):
+        plan_for_flops(pruner, {}, 0.1, max_ratio=0.8, align=8, measure=measure)
+
+
+@pytest.fixture(scope="module")
+def det_net():
+    from slim.model_source import load_det
+
+    return load_det(str(need(DET_ONNX)))[1]
+
+
+def test_paddleslim_pruners_cut_tied_channels_and_concat_members(det_net):
+    import copy
+
+    import paddle
+
+    from slim.prune_job import clean_copy
+    from slim.pruning import Pruner, flops
+
+    for method in ("fpgm", "l1"):
+        net = copy.deepcopy(det_net)
+        p = Pruner(net, [1, 3, 128, 128], method)
+        assert "neck.in5_conv.weight" in p.units and "neck.p2_conv.weight" in p.units
+        assert not any("conv2" in u or "conv3" in u for u in p.units if u.startswith("head."))  # head's last convs stay
+        base = flops(net, [1, 3, 128, 128])
+        plans = p.apply({"backbone.stage3.1.expand_conv.conv.weight": 0.5, "neck.p2_conv.weight": 0.5,
+                         "neck.in5_conv.weight": 0.25})
+        small = clean_copy(net)
+        w = small.widths
+        assert (w["block13.mid"], w["neck.p2"], w["neck.in5"], w["neck.in2"]) == (240, 12, 72, 72)
+        assert small.head.binarize.conv1.weight.shape[1] == 24 * 3 + 12  # the concat consumer follows
+        x = paddle.to_tensor(np.random.RandomState(0).rand(1, 3, 128, 128).astype("float32"))
+        assert small(x).shape == [1, 1, 128, 128]
+        assert flops(small, [1, 3, 128, 128]) < base
+        p.restore(plans)
+        assert np.abs(net(x).numpy() - det_net(x).numpy()).max() == 0.0  # restore gives the original back
+
+
+def test_distillation_resumes_to_the_same_weights(tmp_path):
+    import paddle
+
+    from slim.distill import distill
+    from slim.nets.det_db import DBNet, default_widths
+
+    w = {k: max(8, v // 4) if isinstance(v, int) else v for k, v in default_widths().items()}
+    rng = np.random.RandomState(0)
+    images = rng.randint(0, 255, (6, 64, 64, 3)).astype(np.uint8)
+    targets = (rng.rand(6, 1, 64, 64) > 0.9).astype(np.float16)
+
+    def fresh():
+        paddle.seed(1)
+        return DBNet(w, with_thresh=False)
+
+    straight = fresh()
+    distill(straight, targets, images, 4, 2, 1e-3, tmp_path / "a", every=2)
+    interrupted = fresh()
+    distill(interrupted, targets, images, 2, 2, 1e-3, tmp_path / "b", every=2)   # stops after a checkpoint
+    resumed = fresh()
+    r = distill(resumed, targets, images, 4, 2, 1e-3, tmp_path / "b", every=2)
+    assert r["resumed_from"] == 2
+    for (k, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+        assert np.allclose(a.numpy(), b.numpy(), atol=1e-6), k
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["state.json", "step_000004.pdopt",
+                                                                  "step_000004.pdparams"]
+
+
+TINY = """
+prune: {ratios: [0.4, 0.8], sensitivity_images: 4, input_size: 128, flops_keep: 0.6}
+finetune: {steps: 4, batch_size: 2, pool_size: 8, checkpoint_every: 2}
+eval: {limit_side_len: 320, bench_shape: [1, 3, 128, 128]}
+"""
+
+
+def test_tiny_prune_run_end_to_end(tmp_path):
+    """The real CLI on the real model: sensitivity, plan, fine-tune, export, opt,
+    ARM and x86 `.nb` evaluation and a report (tiny settings, 3 real images)."""
+    need(DET_ONNX)
+    icdar = need(SHARED / "data" / "icdar2015_toy")
+    data = tmp_path / "icdar3"
+    for sub in ("imgs", "gt"):
+        (data / sub).mkdir(parents=True)
+    for i in (1, 2, 3):
+        (data / "imgs" / f"img_{i}.jpg").write_bytes((icdar / "imgs" / f"img_{i}.jpg").read_bytes())
+        (data / "gt" / f"gt_img_{i}.txt").write_bytes((icdar / "gt" / f"gt_img_{i}.txt").read_bytes())
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(TINY)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "slim.cli", "prune", "det_mobile", "--model", str(DET_ONNX), "--recipe", str(recipe),
+           "--data", str(data), "--out", str(out)]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT, env=os.environ.copy(), timeout=900)
+    assert p.returncode in (0, 1), p.stderr[-2000:]   # 1: a 4-step fine-tune may miss the hmean budget
+    r = json.loads((out / "report.json").read_text())
+    assert r["task"] == "det" and r["metric"] == "hmean" and r["eval_set"]["parts"] == {"icdar3": 3}
+    assert r["ratios"]["flops"] <= 0.6
+    assert all(u["keep"] % 8 == 0 or u["keep"] == u["channels"] for u in r["pruning_plan"]["units"])
+    b = r["baseline"]["per_set"]["icdar3"]
+    assert b["nb_arm"]["hmean"] == pytest.approx(b["nb_x86"]) == pytest.approx(b["inference"])  # same boxes everywhere
+    assert r["slim"]["instructions_per_run"] < r["baseline"]["instructions_per_run"]
+    assert r["slim"]["nb_bytes_arm"] < r["baseline"]["nb_bytes_arm"]
+    assert r["reference"]["name"] == "ch_ppocr_mobile_v2.0_det_prune" and r["reference"]["flops"] > 0
+    for f in ("report.md", "sensitivity.png", "accuracy_vs_flops.png", "ch_ppocr_mobile_v2.0_det_pruned_arm.nb",
+              "inference_pruned/inference.pdmodel"):
+        assert (out / f).is_file(), f
+    assert "Pruning plan" in (out / "report.md").read_text()
+    # a rerun reuses the cached sensitivity scan and fine-tune checkpoints
+    p2 = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT, env=os.environ.copy(), timeout=900)
+    r2 = json.loads((out / "report.json").read_text())
+    assert p2.returncode == p.returncode and r2["finetune"]["resumed_from"] == 4
+    assert r2["slim"]["per_set"] == r["slim"]["per_set"]
+
+
+def test_prune_bad_inputs_exit_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("prune: {flops_keep: 1.5}\n")
+    p = subprocess.run([sys.executable, "-m", "slim.cli", "prune", "det_mobile", "--recipe", str(bad)],
+                       capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    assert p.returncode == 2 and "prune.flops_keep` must lie between 0 and 1" in p.stderr and "Traceback" not in p.stderr
+    p = subprocess.run([sys.executable, "-m", "slim.cli", "prune", "det_mobile", "--model", "ch_ppocr_mobile_v2.0_cls"],
+                       capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    assert p.returncode == 2 and "is a cls model; this command needs a det model" in p.stderr
