@@ -81,12 +81,31 @@ def latest_checkpoint(ckpt_dir: Path) -> tuple[int, Path | None]:
     return int(s["step"]), ckpt_dir / s["file"]
 
 
+def _opt_state(student, state: dict, to_keys: bool) -> dict:
+    """Optimizer accumulators are named after static parameter names
+    (`conv2d_56.w_0_moment1_0`), which depend on how many layers the process
+    built before; checkpoints hold them under the network's own keys instead."""
+    pairs = [(p.name, k) for k, p in student.named_parameters()]
+    if not to_keys:
+        pairs = [(f"@{k}@", n) for n, k in pairs]
+    pairs.sort(key=lambda x: -len(x[0]))  # conv2d_1.w_0 must not match conv2d_12.w_0's accumulators
+    out = {}
+    for name, v in state.items():
+        for a, b in pairs:
+            if name.startswith(a + "_") or name == a:
+                name = (f"@{b}@" if to_keys else b) + name[len(a):]
+                break
+        out[name] = v
+    return out
+
+
 def _save(student, opt, step: int, ckpt_dir: Path) -> None:
     import paddle
 
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     name = f"step_{step:06d}"
-    for suffix, obj in ((".pdparams", student.state_dict()), (".pdopt", opt.state_dict())):
+    for suffix, obj in ((".pdparams", student.state_dict()),
+                        (".pdopt", _opt_state(student, opt.state_dict(), True))):
         tmp = ckpt_dir / f".{name}{suffix}.tmp"
         paddle.save(obj, str(tmp))
         os.replace(tmp, ckpt_dir / f"{name}{suffix}")
@@ -99,8 +118,10 @@ def _save(student, opt, step: int, ckpt_dir: Path) -> None:
 
 
 def distill(student, targets: np.ndarray, images: np.ndarray, steps: int, batch_size: int, lr: float,
-            ckpt_dir: Path, every: int = 50, labels: np.ndarray | None = None, label_weight: float = 0.0) -> dict:
-    """Train `student` in place; returns {"steps", "resumed_from", "loss"}."""
+            ckpt_dir: Path, every: int = 50, labels: np.ndarray | None = None, label_weight: float = 0.0,
+            stop_after: int | None = None) -> dict:
+    """Train `student` in place; returns {"steps", "resumed_from", "loss"}.
+    `stop_after` ends the run early as an interruption would (after that step)."""
     import paddle
     import paddle.distributed as dist
     import paddle.nn.functional as F
@@ -116,7 +137,7 @@ def distill(student, targets: np.ndarray, images: np.ndarray, steps: int, batch_
     start, ckpt = latest_checkpoint(ckpt_dir)
     if ckpt is not None:
         student.set_state_dict(paddle.load(str(ckpt) + ".pdparams"))
-        opt.set_state_dict(paddle.load(str(ckpt) + ".pdopt"))
+        opt.set_state_dict(_opt_state(student, paddle.load(str(ckpt) + ".pdopt"), False))
     student.train()
     losses = []
     bar = tqdm(range(start, steps), desc="distillation fine-tune", unit="step", initial=start, total=steps,
@@ -143,5 +164,7 @@ def distill(student, targets: np.ndarray, images: np.ndarray, steps: int, batch_
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         if rank == 0 and ((step + 1) % every == 0 or step + 1 == steps):
             _save(student, opt, step + 1, ckpt_dir)
+        if stop_after is not None and step + 1 >= stop_after:
+            break
     student.eval()
     return {"steps": steps, "resumed_from": start, "loss": float(np.mean(losses[-20:])) if losses else None}

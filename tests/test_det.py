@@ -113,7 +113,7 @@ def test_preprocess_limits_the_long_side_and_rounds_to_32():
 def test_db_postprocess_finds_unclips_and_scales_a_text_blob():
     prob = np.zeros((160, 320), np.float32)
     prob[40:60, 100:200] = 0.9          # one confident text kernel, 100 x 20 px
-    prob[120:124, 10:14] = 0.9          # too small: dropped
+    prob[120:122, 10:12] = 0.9          # under min_size (3 px): dropped
     prob[100:110, 250:300] = 0.4        # above thresh 0.3 but mean score < box_thresh 0.6: dropped
     boxes = db_postprocess(prob, (320, 640))  # source image twice the map size
     assert len(boxes) == 1

@@ -114,10 +114,10 @@ def test_distillation_resumes_to_the_same_weights(tmp_path):
     straight = fresh()
     distill(straight, targets, images, 4, 2, 1e-3, tmp_path / "a", every=2)
     interrupted = fresh()
-    distill(interrupted, targets, images, 2, 2, 1e-3, tmp_path / "b", every=2)   # stops after a checkpoint
+    distill(interrupted, targets, images, 4, 2, 1e-3, tmp_path / "b", every=2, stop_after=3)  # killed at step 3
     resumed = fresh()
     r = distill(resumed, targets, images, 4, 2, 1e-3, tmp_path / "b", every=2)
-    assert r["resumed_from"] == 2
+    assert r["resumed_from"] == 2  # the last checkpoint, not the lost step 3
     for (k, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
         assert np.allclose(a.numpy(), b.numpy(), atol=1e-6), k
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["state.json", "step_000004.pdopt",

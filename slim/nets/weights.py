@@ -14,7 +14,8 @@ from lite.errors import LiteError
 # Persistable inputs per op, in the order Paddle's dygraph layers hold them.
 _SLOTS = {"conv2d": ("Filter", "Bias"), "depthwise_conv2d": ("Filter", "Bias"), "conv2d_transpose": ("Filter",),
           "batch_norm": ("Scale", "Bias", "Mean", "Variance"), "elementwise_add": ("Y",),
-          "matmul_v2": ("Y",), "matmul": ("Y",), "mul": ("Y",), "fc": ("W", "Bias")}
+          "matmul_v2": ("Y",), "matmul": ("Y",), "mul": ("Y",), "fc": ("W", "Bias"),
+          "reshape2": ("X",)}  # a transposed conv's bias is reshaped to [1, C, 1, 1] before its add
 
 
 def inference_params(model_dir: str | Path) -> list[tuple[str, np.ndarray]]:
