@@ -175,8 +175,10 @@ def finetune(recipe: PruneRecipe, teacher, student, job: Path) -> dict:
 
 
 def _measure_nb(nb: Path, sets: list, recipe: PruneRecipe, label: str, cache: Path | None) -> dict:
-    """hmean per set on the ARM `.nb`; cached by the `.nb`'s bytes (a rerun skips it)."""
-    key = hashlib.sha256(nb.read_bytes()).hexdigest()[:16] + "-" + "+".join(f"{s.name}{len(s)}" for s in sets)
+    """hmean per set on the ARM `.nb`; the float model's is cached (a rerun skips it)."""
+    # keyed by the job (one per model weights), not by the .nb's bytes: an exported
+    # program's variable names depend on how many layers the process built before
+    key = label + "-" + _key([f"{s.name}{len(s)}" for s in sets], recipe.eval.limit_side_len, recipe.eval.target)
     if cache is not None and (cache / f"nb-{key}.json").is_file():
         return json.loads((cache / f"nb-{key}.json").read_text())
     out = {}

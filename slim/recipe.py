@@ -61,7 +61,7 @@ class QuantRecipe:
 @dataclass
 class PruneConfig:
     method: str = "fpgm"          # PaddleSlim dygraph filter pruner: fpgm or l1
-    flops_keep: float = 0.35      # pruned FLOPs <= this share (ARM instructions fall slower than FLOPs)
+    flops_keep: float = 0.5       # pruned FLOPs <= this share of the original
     ratios: list = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
     max_ratio: float = 0.8        # no unit loses more than this share of its channels
     align: int = 8                # channel counts kept at multiples of this
