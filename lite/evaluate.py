@@ -21,6 +21,17 @@ def _task(task: str):
     return cls
 
 
+def _on_shards(t, nb: str, shards: list[list], step) -> list:
+    """One loaded runner per shard, all at once (one per core on emulated
+    targets); `step(session, item)` per item, results in shard order."""
+    def work(shard):
+        with t.load(nb) as s:
+            return [step(s, item) for item in shard]
+
+    with ThreadPoolExecutor(len(shards)) as ex:
+        return [r for part in ex.map(work, shards) for r in part]
+
+
 def eval_nb(nb: str, reader, task: str = "cls", target: str = "arm64-emu", cpu: str = "generic",
             workers: int = 2, batch_size: int = 16, desc: str | None = None) -> dict:
     """Accuracy of `nb` on `reader`; emulated targets use `workers` processes
@@ -33,17 +44,13 @@ def eval_nb(nb: str, reader, task: str = "cls", target: str = "arm64-emu", cpu: 
     shards = [data[i::workers] for i in range(workers)]
     bar = tqdm(total=sum(len(x) for x, _ in data), desc=desc or f"eval {task} on {target}", unit="img", leave=False)
 
-    def work(shard):
-        out = []
-        with t.load(nb) as s:
-            for x, y in shard:
-                probs = next(iter(s.run(x).values()))
-                out.append((probs, y))
-                bar.update(len(y))
-        return out
+    def step(s, item):
+        x, y = item
+        probs = next(iter(s.run(x).values()))
+        bar.update(len(y))
+        return probs, y
 
-    with ThreadPoolExecutor(workers) as ex:
-        results = [r for part in ex.map(work, shards) for r in part]
+    results = _on_shards(t, nb, shards, step)
     bar.close()
     probs = np.concatenate([p for p, _ in results])
     labels = np.concatenate([y for _, y in results])
@@ -83,14 +90,11 @@ def det_maps_nb(nb: str, inputs: list[np.ndarray], target: str = "arm64-emu", cp
     maps: list = [None] * len(inputs)
     bar = tqdm(total=len(inputs), desc=desc or f"det on {target}", unit="img", leave=False)
 
-    def work(shard):
-        with t.load(nb) as s:
-            for i in shard:
-                maps[i] = next(iter(s.run(inputs[i]).values()))[:, :1]
-                bar.update(1)
+    def step(s, i):
+        maps[i] = next(iter(s.run(inputs[i]).values()))[:, :1]
+        bar.update(1)
 
-    with ThreadPoolExecutor(workers) as ex:
-        list(ex.map(work, shards))
+    _on_shards(t, nb, shards, step)
     bar.close()
     return maps
 

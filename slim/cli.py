@@ -80,6 +80,18 @@ def cmd_zoo(args):
                   + (f"\n    dictionary: ppocr/utils/{m.dictionary}" if m.dictionary else ""))
 
 
+def _job_parser(sub, verb: str, help: str, fn, tasks: list, recipe: str, data_help: str) -> None:
+    """`slim quant` and `slim prune` take the same options; the CLI mirrors the job's run()."""
+    p = sub.add_parser(verb, help=help)
+    p.add_argument("task", choices=tasks)
+    p.add_argument("--model", help="zoo name, inference model dir, trained .pdparams checkpoint or ONNX export "
+                   "(default: the recipe's)")
+    p.add_argument("--recipe", help=f"YAML recipe (default recipes/{recipe})")
+    p.add_argument("--data", help=data_help)
+    p.add_argument("--out", help=f"output dir (default output/slim_{verb}_MODEL)")
+    p.set_defaults(fn=fn)
+
+
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
@@ -87,22 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="Setuptools is replacing distutils")
     ap = argparse.ArgumentParser(prog="slim", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("quant", help="post-training int8 quantization, gated on the ARM .nb")
-    p.add_argument("task", choices=["cls", "det_mobile", "rec"])
-    p.add_argument("--model", help="zoo name, inference model dir, trained .pdparams checkpoint or ONNX export "
-                   "(default: the recipe's)")
-    p.add_argument("--recipe", help="YAML recipe (default recipes/cls_quant.yaml)")
-    p.add_argument("--data", help="eval data: PaddleOCR label file or folder of upright crops")
-    p.add_argument("--out", help="output dir (default output/slim_quant_MODEL)")
-    p.set_defaults(fn=cmd_quant)
-    p = sub.add_parser("prune", help="sensitivity-guided filter pruning + distillation, gated on the ARM .nb")
-    p.add_argument("task", choices=["det_mobile"])
-    p.add_argument("--model", help="zoo name, inference model dir, trained .pdparams checkpoint or ONNX export "
-                   "(default: the recipe's)")
-    p.add_argument("--recipe", help="YAML recipe (default recipes/det_mobile_prune.yaml)")
-    p.add_argument("--data", help="eval data: PaddleOCR det label file or ICDAR 2015 folder (imgs/, gt/)")
-    p.add_argument("--out", help="output dir (default output/slim_prune_MODEL)")
-    p.set_defaults(fn=cmd_prune)
+    _job_parser(sub, "quant", "post-training int8 quantization, gated on the ARM .nb", cmd_quant,
+                ["cls", "det_mobile", "rec"], "cls_quant.yaml",
+                "eval data: PaddleOCR label file or folder of upright crops")
+    _job_parser(sub, "prune", "sensitivity-guided filter pruning + distillation, gated on the ARM .nb", cmd_prune,
+                ["det_mobile"], "det_mobile_prune.yaml",
+                "eval data: PaddleOCR det label file or ICDAR 2015 folder (imgs/, gt/)")
     p = sub.add_parser("bench", help="run the default job and check the issue's targets on its report")
     p.add_argument("task", choices=["cls", "det_mobile"])
     p.add_argument("--report", help="check an existing report.json instead of running the job")

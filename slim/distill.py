@@ -145,13 +145,11 @@ def distill(student, targets: np.ndarray, images: np.ndarray, steps: int, batch_
     for step in bar:
         rng = np.random.RandomState(SEED + step)  # the batch depends only on the step: resumable
         idx = rng.choice(len(images), batch_size, replace=False)[rank::world]
-        x = images[idx]
-        t = targets[idx].astype(np.float32)
+        x, t = images[idx], targets[idx].astype(np.float32)
+        lab = labels[idx] if labels is not None else None
         if rng.rand() < 0.5:  # mirrored text is still text to a detector; doubles the pool
             x, t = x[:, :, ::-1], t[..., ::-1]
-            lab = labels[idx][..., ::-1] if labels is not None else None
-        else:
-            lab = labels[idx] if labels is not None else None
+            lab = lab[..., ::-1] if lab is not None else None
         pred = model(paddle.to_tensor(to_input(np.ascontiguousarray(x))))
         loss = _loss(pred, paddle.to_tensor(np.ascontiguousarray(t)), F)
         if lab is not None and label_weight > 0:

@@ -89,6 +89,6 @@ def load_det(model: str) -> tuple[str, object]:
             net = DBNet(widths_from_list(src), with_thresh=False)
     except (KeyError, IndexError) as e:
         raise LiteError(f"{p}: not a {what} ({type(e).__name__}: {e} not found)") from None
-    load_weights(net, p, what)
+    load_weights(net, p, what, src)
     net.eval()
     return name, net

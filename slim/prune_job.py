@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from lite.atomic import atomic_dir, write_bytes
+from lite.atomic import atomic_dir, atomic_path, write_bytes
 from lite.bench import compare
 from lite.errors import LiteError
 from lite.evaluate import eval_det_inference, eval_det_nb
@@ -111,22 +111,24 @@ def reference_model() -> dict | None:
     from .nets.det_db import DBNet, widths_from_list
     from .nets.weights import load_weights, read_weights
 
-    net = DBNet(widths_from_list(read_weights(f)), with_thresh=True)
-    load_weights(net, f, REFERENCE)
+    src = read_weights(f)
+    net = DBNet(widths_from_list(src), with_thresh=True)
+    load_weights(net, f, REFERENCE, src)
     net.eval()
     return {"name": REFERENCE, "net": net, "source": str(f)}
 
 
-def prune(recipe: PruneRecipe, teacher, job: Path, name: str) -> tuple[object, dict]:
+def prune(recipe: PruneRecipe, teacher, job: Path) -> tuple[object, dict]:
     """Sensitivity -> plan -> pruned network (not yet fine-tuned)."""
     import copy
 
-    from .pruning import Pruner, flops, plan_for_flops, sensitivity
+    from .pruning import Pruner, plan_for_flops, sensitivity
 
     size = recipe.prune.input_size
     shape = [1, 3, size, size]
     work = copy.deepcopy(teacher)
-    pruner = Pruner(work, shape, recipe.prune.method)
+    # FLOPs are counted on the network as it will be exported (a fresh DBNet), not the masked one
+    pruner = Pruner(work, shape, recipe.prune.method, rebuild=clean_copy)
     sens_set = det_data.synthetic(recipe.prune.sensitivity_images, "sens", (size, size)).items
     pc = recipe.prune
     sens_file = job / f"sensitivity-{_key(pc.method, pc.sensitivity_images, pc.input_size)}.json"
@@ -137,15 +139,7 @@ def prune(recipe: PruneRecipe, teacher, job: Path, name: str) -> tuple[object, d
         plan = json.loads(plan_file.read_text())
     else:
         _log(f"planning for FLOPs <= {recipe.prune.flops_keep:.2f}x")
-        def measure(ratios):  # FLOPs of the network as it will be exported, not of the masked one
-            plans = pruner.apply(ratios)
-            try:
-                return flops(clean_copy(work), shape)
-            finally:
-                pruner.restore(plans)
-
-        p = plan_for_flops(pruner, sens, recipe.prune.flops_keep, recipe.prune.max_ratio, recipe.prune.align,
-                           measure)
+        p = plan_for_flops(pruner, sens, recipe.prune.flops_keep, recipe.prune.max_ratio, recipe.prune.align)
         plan = p.to_json()
         write_bytes(plan_file, json.dumps(plan, indent=1).encode())
     ratios = {u["unit"]: u["ratio"] for u in plan["units"] if u["keep"] < u["channels"]}
@@ -165,9 +159,8 @@ def finetune(recipe: PruneRecipe, teacher, student, job: Path) -> dict:
         targets = np.load(targets_file)
     else:
         targets = teacher_maps(teacher, images)
-        with tempfile.NamedTemporaryFile(dir=job, suffix=".npy", delete=False) as f:
-            np.save(f, targets)
-        Path(f.name).replace(targets_file)
+        with atomic_path(targets_file, suffix=".npy") as tmp:
+            np.save(tmp, targets)
     labels = np.stack([shrink_map(gt, size, size) for _, gt in pool]) if ft.label_weight > 0 else None
     ckpt = job / f"checkpoints-{_key(asdict(recipe.prune), asdict(ft))}"
     return distill(student, targets, images, ft.steps, ft.batch_size, ft.lr, ckpt,
@@ -201,7 +194,7 @@ def run(recipe: PruneRecipe, model: str | None = None, data: str | None = None, 
     _log(f"{name}: job cache {job}")
     size = recipe.prune.input_size
     shape = [1, 3, size, size]
-    student, info = prune(recipe, teacher, job, name)
+    student, info = prune(recipe, teacher, job)
     ft = finetune(recipe, teacher, student, job)
     out_dir = Path(out or f"output/slim_prune_{name}")
     with tempfile.TemporaryDirectory(prefix="slimp.") as work, atomic_dir(out_dir) as stage:
@@ -212,7 +205,7 @@ def run(recipe: PruneRecipe, model: str | None = None, data: str | None = None, 
             nbs[tag] = {"dir": d, "arm": opt(d, target="arm", out=stage / f"{name}_{tag}_arm.nb"),
                         "x86": opt(d, target="x86", out=stage / f"{name}_{tag}_x86.nb")}
         ref = reference_model()
-        report = _evaluate(recipe, name, sets, teacher, student, nbs, ref, shape, job)
+        report = _evaluate(recipe, sets, nbs, ref, job)
         report.update(model=name, task="det", metric="hmean", pruning_plan=info["plan"], finetune=ft,
                       flops_input=shape, seconds=round(time.time() - t0, 1),
                       params={"float": params(teacher), "pruned": params(student)},
@@ -227,7 +220,7 @@ def run(recipe: PruneRecipe, model: str | None = None, data: str | None = None, 
     return report
 
 
-def _evaluate(recipe, name, sets, teacher, student, nbs, ref, shape, job) -> dict:
+def _evaluate(recipe, sets, nbs, ref, job) -> dict:
     per = {}
     for tag in ("float", "pruned"):
         arm = _measure_nb(nbs[tag]["arm"], sets, recipe, tag, job if tag == "float" else None)

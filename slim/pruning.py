@@ -60,7 +60,11 @@ def params(net) -> int:
 class Pruner:
     """The network's prunable units and PaddleSlim's pruner over them."""
 
-    def __init__(self, net, input_shape: list, method: str = "fpgm", skip: tuple = ()):
+    def __init__(self, net, input_shape: list, method: str = "fpgm", skip: tuple = (),
+                 rebuild: Callable | None = None):
+        """`rebuild(net)` -> the pruned network as it will be exported; FLOPs are
+        counted on it (PaddleSlim's masked layers count differently)."""
+        self.rebuild = rebuild or (lambda n: n)
         self.net, self.input_shape = net, list(input_shape)
         self.key_of = {p.name: k for k, p in net.named_parameters()}
         self.static_of = {k: n for n, k in self.key_of.items()}
@@ -122,7 +126,7 @@ class Pruner:
     def flops_of(self, ratios: dict[str, float]) -> int:
         plan = self.apply(ratios)
         try:
-            return flops(self.net, self.input_shape)
+            return flops(self.rebuild(self.net), self.input_shape)
         finally:
             self.restore(plan)
 

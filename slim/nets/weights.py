@@ -78,9 +78,10 @@ def _as_bias(arr: np.ndarray, shape: tuple) -> np.ndarray:
     return arr
 
 
-def load_weights(net, source: str | os.PathLike, what: str = "this network") -> str:
-    """Set `net`'s parameters and buffers from `source`; returns how they matched."""
-    src = read_weights(source)
+def load_weights(net, source: str | os.PathLike, what: str = "this network", src=None) -> str:
+    """Set `net`'s parameters and buffers from `source` (or from `src`, its
+    read_weights already in hand); returns how they matched."""
+    src = read_weights(source) if src is None else src
     state = net.state_dict()
     new = {}
     if isinstance(src, dict):
