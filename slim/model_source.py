@@ -88,7 +88,9 @@ def load_det(model: str) -> tuple[str, object]:
         else:
             net = DBNet(widths_from_list(src), with_thresh=False)
     except (KeyError, IndexError) as e:
-        raise LiteError(f"{p}: not a {what} ({type(e).__name__}: {e} not found)") from None
+        why = f"no `{e.args[0]}`" if isinstance(e, KeyError) else "too few convolutions"
+        raise LiteError(f"{p}: not {what}: its weights do not follow that layout ({why}); "
+                        "give a ch_ppocr_mobile_v2.0_det model or checkpoint") from None
     load_weights(net, p, what, src)
     net.eval()
     return name, net

@@ -169,3 +169,12 @@ def test_det_label_file_and_malformed_line(tmp_path):
     f.write_text(f"a.jpg\t{good}\na.jpg\t[{{\"points\": [[1, 2], [3, 4]]}}]\n")
     with pytest.raises(LiteError, match=r"label.txt:2: .*expected 8 coordinates, got 4"):
         read_det_label_file(f)
+
+
+def test_a_model_of_another_architecture_is_named_as_such():
+    from slim.model_source import load_det
+
+    cls = need(SHARED / "models" / "ch_ppocr_mobile_v2.0_cls" / "model.onnx")
+    with pytest.raises(LiteError, match=r"not the DB detector .*: its weights do not follow that layout "
+                                        r"\(too few convolutions\); give a ch_ppocr_mobile_v2.0_det"):
+        load_det(str(cls))
