@@ -7,17 +7,24 @@ import sys
 from lite.errors import LiteError
 
 
+QUANT_TASKS = {"cls": ("cls", "cls_quant.yaml"), "det_mobile": ("det", "det_mobile_quant.yaml")}
+
+
 def cmd_quant(args):
     from .quant_job import run
     from .recipe import load_quant_recipe
 
-    if args.task != "cls":
-        raise LiteError(f"slim quant {args.task}: only cls is in this version")
-    recipe = load_quant_recipe(args.recipe)
+    if args.task not in QUANT_TASKS:
+        raise LiteError(f"slim quant {args.task}: not in this version; quantize one of {', '.join(QUANT_TASKS)}")
+    task, default = QUANT_TASKS[args.task]
+    recipe = load_quant_recipe(args.recipe, default)
+    if recipe.task != task:
+        raise LiteError(f"{args.recipe}: a {recipe.task} recipe; `slim quant {args.task}` needs task: {task}")
     r = run(recipe, model=args.model, data=args.data, out=args.out)
     b, s = r["baseline"], r["slim"]
+    m = r["metric"]
     print(f"{r['model']}: int8 ({s['algo']}) .nb {s['nb_bytes_arm']:,} bytes (float {b['nb_bytes_arm']:,}); "
-          f"accuracy on the ARM .nb {s['metric_value']:.4f} vs {b['metric_value']:.4f}; "
+          f"{m} on the ARM .nb {s['metric_value']:.4f} vs {b['metric_value']:.4f}; "
           f"ARM instructions x{r['ratios']['instructions']:.3f} ({r['cpu']}); {r['seconds']} s")
     print(f"report: {args.out or 'output/slim_quant_' + r['model']}/report.md")
 

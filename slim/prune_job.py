@@ -98,6 +98,13 @@ def clean_copy(net):
 
     state = {k: v for k, v in net.state_dict().items() if "_backup" not in k}
     out = DBNet(widths_of({k: v.shape for k, v in state.items()}), with_thresh=net.head.with_thresh)
+    # paddle's set_state_dict skips a mismatched tensor with only a warning, which
+    # once left the head's transposed convs randomly initialised: check first
+    want = {k: list(v.shape) for k, v in out.state_dict().items()}
+    bad = [k for k in want if k not in state or list(state[k].shape) != want[k]]
+    if bad:
+        raise LiteError(f"pruned network does not rebuild: {bad[0]} is {list(state[bad[0]].shape) if bad[0] in state else 'missing'}, "
+                        f"expected {want[bad[0]]}")
     out.set_state_dict(state)
     out.eval()
     return out
@@ -134,7 +141,7 @@ def prune(recipe: PruneRecipe, teacher, job: Path) -> tuple[object, dict]:
     sens_file = job / f"sensitivity-{_key(pc.method, pc.sensitivity_images, pc.input_size)}.json"
     sens = sensitivity(pruner, lambda: net_hmean(work, sens_set), pc.ratios, sens_file,
                        desc=f"sensitivity ({len(pruner.units)} units x {len(recipe.prune.ratios)} ratios)")
-    plan_file = job / f"plan-{_key(asdict(pc))}.json"
+    plan_file = job / f"plan-{_key(asdict(pc), 'head-up')}.json"
     if plan_file.is_file():
         plan = json.loads(plan_file.read_text())
     else:
@@ -143,8 +150,12 @@ def prune(recipe: PruneRecipe, teacher, job: Path) -> tuple[object, dict]:
         plan = p.to_json()
         write_bytes(plan_file, json.dumps(plan, indent=1).encode())
     ratios = {u["unit"]: u["ratio"] for u in plan["units"] if u["keep"] < u["channels"]}
-    pruner.apply(ratios)
-    return clean_copy(work), {"plan": plan, "sensitivity": sens}
+    # A fresh copy and pruner: PaddleSlim's channel choice for the head's transposed
+    # convs was seen to depend on earlier apply/restore cycles (the scan, the plan),
+    # so a run that computed them and one that read them from the cache differed.
+    final = copy.deepcopy(teacher)
+    Pruner(final, shape, recipe.prune.method).apply(ratios)
+    return clean_copy(final), {"plan": plan, "sensitivity": sens}
 
 
 def finetune(recipe: PruneRecipe, teacher, student, job: Path) -> dict:
@@ -162,9 +173,20 @@ def finetune(recipe: PruneRecipe, teacher, student, job: Path) -> dict:
         with atomic_path(targets_file, suffix=".npy") as tmp:
             np.save(tmp, targets)
     labels = np.stack([shrink_map(gt, size, size) for _, gt in pool]) if ft.label_weight > 0 else None
-    ckpt = job / f"checkpoints-{_key(asdict(recipe.prune), asdict(ft))}"
+    ckpt = job / f"checkpoints-{_key(asdict(recipe.prune), asdict(ft), 'fresh-pruner')}"
     return distill(student, targets, images, ft.steps, ft.batch_size, ft.lr, ckpt,
                    ft.checkpoint_every, labels, ft.label_weight)
+
+
+def pruned_network(recipe: PruneRecipe, model: str) -> tuple[str, object, object, dict]:
+    """(name, the float network, the pruned and fine-tuned one, info): the
+    scan, plan and fine-tune come from the job cache when a run made them."""
+    name, teacher = load_det(model)
+    job = _job_dir(teacher)
+    _log(f"{name}: job cache {job}")
+    student, info = prune(recipe, teacher, job)
+    info.update(finetune=finetune(recipe, teacher, student, job), job=job)
+    return name, teacher, student, info
 
 
 def _measure_nb(nb: Path, sets: list, recipe: PruneRecipe, label: str, cache: Path | None) -> dict:
@@ -189,13 +211,10 @@ def run(recipe: PruneRecipe, model: str | None = None, data: str | None = None, 
 
     t0 = time.time()
     sets = eval_sets(recipe, data)
-    name, teacher = load_det(model or recipe.model)
-    job = _job_dir(teacher)
-    _log(f"{name}: job cache {job}")
+    name, teacher, student, info = pruned_network(recipe, model or recipe.model)
+    job, ft = info["job"], info["finetune"]
     size = recipe.prune.input_size
     shape = [1, 3, size, size]
-    student, info = prune(recipe, teacher, job)
-    ft = finetune(recipe, teacher, student, job)
     out_dir = Path(out or f"output/slim_prune_{name}")
     with tempfile.TemporaryDirectory(prefix="slimp.") as work, atomic_dir(out_dir) as stage:
         work = Path(work)

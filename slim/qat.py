@@ -1,6 +1,6 @@
 """QAT with PACT (paddleslim's dygraph QAT), fine-tuned by distillation from
-the float network: KL between the two networks' class probabilities, so the
-fine-tune pool needs no labels."""
+the float network (the task supplies the loss: KL on class probabilities,
+BCE + dice on probability maps), so the fine-tune pool needs no labels."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,20 +19,20 @@ QAT_CONFIG = {
 }
 
 
-def qat_pact(task: str, model_dir: Path, out_dir: Path, pool: np.ndarray, steps: int, lr: float,
+def qat_pact(student, teacher, loss_fn, out_dir: Path, pool: np.ndarray, steps: int, lr: float,
              batch_size: int, input_shape: list, seed: int = 0) -> Path:
+    """`student` and `teacher`: two copies of the float network (eval mode);
+    `loss_fn(student_out, teacher_out, F)`."""
     import paddle
     import paddle.nn.functional as F
     from paddleslim import QAT
 
-    from .model_source import load_network
     from .ptq import quiet_paddleslim
 
     paddle.disable_static()
     paddle.seed(seed)
     rng = np.random.RandomState(seed)
-    teacher = load_network(task, model_dir)
-    student = load_network(task, model_dir)
+    teacher.eval()
     quanter = QAT(config=dict(QAT_CONFIG))
     quiet_paddleslim()
     quanter.quantize(student)
@@ -42,11 +42,10 @@ def qat_pact(task: str, model_dir: Path, out_dir: Path, pool: np.ndarray, steps:
         if isinstance(layer, (paddle.nn.BatchNorm, paddle.nn.BatchNorm2D)):
             layer.eval()
     for _ in tqdm(range(steps), desc="QAT (PACT) distillation", unit="step", leave=False):
-        x = paddle.to_tensor(pool[rng.choice(len(pool), batch_size, replace=False)])
+        x = paddle.to_tensor(pool[rng.choice(len(pool), min(batch_size, len(pool)), replace=False)])
         with paddle.no_grad():
-            t = teacher(x)  # eval mode: probabilities
-        logits = student(x)
-        loss = (t * (paddle.log(t + 1e-8) - F.log_softmax(logits, axis=1))).sum(axis=1).mean()
+            t = teacher(x)
+        loss = loss_fn(student(x), t, F)
         loss.backward()
         opt.step()
         opt.clear_grad()

@@ -1,4 +1,4 @@
-"""`slim quant cls`: PTQ with a calibration-algorithm search, then (only if no
+"""`slim quant TASK`: PTQ with a calibration-algorithm search, then (only if no
 candidate keeps the accuracy budget) mixed precision and QAT with PACT; every
 candidate is gated on the accuracy of its compiled ARM `.nb` itself."""
 from __future__ import annotations
@@ -12,66 +12,50 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from lite.atomic import atomic_dir, write_bytes
 from lite.bench import bench, compare
 from lite.errors import LiteError
-from lite.evaluate import eval_inference, eval_nb
-from lite.model_dir import locate
 from lite.nbfile import read_nb
-from lite.ocr.cls import preprocess
 from lite.opt import opt
-from lite.paths import home, shared_dir
+from lite.paths import home
 
-from .data import cls_data
 from .data.readers import ListReader
-from .model_source import inference_dir
-from .ptq import calibration_arrays, quant_post_static
+from .ptq import quant_post_static
+from .quant_tasks import QuantTask, get_task
 from .recipe import QuantRecipe, parse_algo
 
-SHAPES = {"x": (1, 3, 48, 192)}
-QAT_INPUT = [None, 3, 48, 192]
 
 
 def _log(msg: str) -> None:
     tqdm.write(msg, file=sys.stderr)
 
 
-def eval_sets(recipe: QuantRecipe, data: str | None) -> list[ListReader]:
-    if data:
-        return [cls_data.user_data(data)]
-    sets = [cls_data.synthetic(recipe.gate.eval_synthetic, "eval")]
-    real = cls_data.real_crops(shared_dir())
-    if real is not None:
-        sets.append(real)
-    return sets
-
-
 class _Gate:
-    """Accuracy on the ARM `.nb`, over all eval sets and per set, against the float `.nb`."""
+    """The metric on the ARM `.nb`, per eval set and combined by the task, against the float `.nb`."""
 
-    def __init__(self, recipe: QuantRecipe, sets: list[ListReader]):
-        self.recipe, self.sets = recipe, sets
-        self.size = sum(len(s) for s in sets)
+    def __init__(self, recipe: QuantRecipe, task: QuantTask, sets: list[ListReader]):
+        self.recipe, self.task, self.sets = recipe, task, sets
         self.base = None
         self.log: list[dict] = []
 
     def measure(self, nb: Path, label: str) -> tuple[float, dict]:
-        per = {s.name: eval_nb(str(nb), s, target=self.recipe.gate.target, desc=f"{label} .nb on ARM: {s.name}")["value"]
-               for s in self.sets}
-        return sum(per[s.name] * len(s) for s in self.sets) / self.size, per
+        per = {s.name: self.task.score_nb(str(nb), s, self.recipe, self.recipe.gate.target,
+                                          f"{label} .nb on ARM: {s.name}") for s in self.sets}
+        return self.task.gate_value(per, self.sets), per
 
     def check(self, cand: dict) -> bool:
-        acc, per = self.measure(Path(cand["nb"]), cand["algo"])
-        drop = self.base - acc
+        value, per = self.measure(Path(cand["nb"]), cand["algo"])
+        drop = self.base - value
         ok = drop <= self.recipe.gate.max_drop_points / 100.0 + 1e-12
         self.log.append({"algo": cand["algo"], "float_layers": cand.get("float_layers", []),
-                         "accuracy_nb_arm": acc, "drop_points": 100 * drop, "passed": ok})
-        _log(f"  gate {cand['algo']}: ARM .nb accuracy {acc:.4f}, drop {100 * drop:+.2f} points"
+                         "accuracy_nb_arm": value, "drop_points": 100 * drop, "passed": ok})
+        _log(f"  gate {cand['algo']}: ARM .nb {self.task.metric} {value:.4f}, drop {100 * drop:+.2f} points"
              + ("" if ok else " (over budget)"))
         if ok:
-            cand.update(accuracy_nb_arm=acc, per_set=per)
+            cand.update(accuracy_nb_arm=value, per_set=per)
         return ok
 
 
@@ -80,23 +64,48 @@ def _compile(qdir: Path, nb: Path) -> tuple[Path, int]:
     return nb, sum(1 for op in read_nb(nb).ops if op.precision == "int8")
 
 
-def _float_baseline(model_dir: Path, name: str, stage: Path, gate: _Gate, joined: ListReader) -> dict:
-    """Float `.nb` files and their accuracy; needs only the float model, so it
-    runs beside the PTQ search."""
+def _weights_key(model_dir: Path) -> str:
+    """The model's weights, whatever their names: an exported program's
+    variable names depend on what the exporting process built before."""
+    from .nets.weights import inference_params
+
+    digests = sorted(hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest() + str(a.shape)
+                     for _, a in inference_params(model_dir))
+    return hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
+
+
+def _job_cache(model_dir: Path, *key) -> Path:
+    h = hashlib.sha256(_weights_key(model_dir).encode())
+    h.update(json.dumps(key).encode())
+    d = home() / "jobs" / h.hexdigest()[:16]
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _float_baseline(model_dir: Path, name: str, stage: Path, gate: _Gate, rank: ListReader) -> dict:
+    """Float `.nb` files and their scores (the ARM ones cached per weights and
+    eval sets); needs only the float model, so it runs beside the PTQ search."""
+    r = gate.recipe
     float_arm = opt(model_dir, target="arm", out=stage / f"{name}_float_arm.nb")
     float_x86 = opt(model_dir, target="x86", out=stage / f"{name}_float_x86.nb")
-    acc, per = gate.measure(float_arm, "float")
-    acc_x86 = eval_nb(str(float_x86), joined, target="x86", desc="float .nb on x86")["value"]
+    cache = _job_cache(model_dir, "float-nb", gate.task.task, r.gate.target, r.gate.limit_side_len,
+                       [(s.name, len(s)) for s in gate.sets]) / "float_nb.json"
+    if cache.is_file():
+        acc, per, acc_x86 = json.loads(cache.read_text())
+    else:
+        acc, per = gate.measure(float_arm, "float")
+        acc_x86 = gate.task.score_nb(str(float_x86), rank, r, "x86", "float .nb on x86")
+        write_bytes(cache, json.dumps([acc, per, acc_x86]).encode())
     return {"arm": float_arm, "x86": float_x86, "acc": acc, "per": per, "acc_x86": acc_x86}
 
 
-def _search(recipe, model_dir, work, calib, joined, base_acc) -> list[dict]:
+def _search(recipe, task, source, work, calib, rank, base_acc) -> list[dict]:
     candidates = []
     for entry in tqdm(recipe.quant.algos, desc="PTQ algorithm search", unit="algo"):
         algo, rounding = parse_algo(entry)
         slug = entry.replace("+", "_")
         try:
-            qdir = quant_post_static(model_dir, work / slug, calib, algo, recipe.quant.weight_quantize_type,
+            qdir = quant_post_static(source, work / slug, calib, algo, recipe.quant.weight_quantize_type,
                                      recipe.quant.batch_size, round_type=rounding)
             nb, int8_ops = _compile(qdir, work / f"{slug}.nb")
         except LiteError as e:
@@ -108,11 +117,11 @@ def _search(recipe, model_dir, work, calib, joined, base_acc) -> list[dict]:
         if not int8_ops:  # the .nb decides: a "quantized" model that compiles to float is no candidate
             candidates.append({"algo": entry, "status": "no int8 kernels in the .nb", "nb_bytes_arm": nb.stat().st_size})
             continue
-        acc = eval_inference(str(qdir), joined)["value"]
+        acc = task.score_inference(str(qdir), rank, recipe)
         candidates.append({"algo": entry, "status": "ok", "method": "ptq", "accuracy_inference": acc,
                            "int8_ops": int8_ops, "nb_bytes_arm": nb.stat().st_size, "dir": str(qdir), "nb": str(nb),
                            "float_layers": []})
-        _log(f"  {entry}: accuracy {acc:.4f} (drop {100 * (base_acc - acc):+.2f} points, Paddle Inference)")
+        _log(f"  {entry}: {task.metric} {acc:.4f} (drop {100 * (base_acc - acc):+.2f} points, Paddle Inference)")
     return candidates
 
 
@@ -122,93 +131,90 @@ def _quantizable_weights(model_dir: Path) -> list[str]:
     return [n for n, a in inference_params(model_dir) if a.ndim in (2, 4)]  # conv filters and fc weights
 
 
-def _job_cache(model_dir: Path, *key) -> Path:
-    m = locate(model_dir)
-    h = hashlib.sha256(m.model_file.read_bytes())
-    if m.params_file:
-        h.update(m.params_file.read_bytes())
-    h.update(json.dumps(key).encode())
-    d = home() / "jobs" / h.hexdigest()[:16]
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-def sensitivity(model_dir: Path, work: Path, calib, algo: str, recipe: QuantRecipe) -> dict[str, float]:
-    """Accuracy drop (Paddle Inference, fixed synthetic subset) with only one
+def sensitivity(model_dir: Path, work: Path, calib, algo: str, recipe: QuantRecipe,
+                task: QuantTask | None = None) -> dict[str, float]:
+    """Metric drop (Paddle Inference, fixed synthetic subset) with only one
     layer quantized, per layer; cached so an interrupted run resumes."""
-    subset = cls_data.synthetic(recipe.mixed.sensitivity_eval, "eval")
+    task = task or get_task(recipe.task)
+    subset = task.sensitivity_set(recipe.mixed.sensitivity_eval)
     cache = _job_cache(model_dir, "sensitivity", algo, len(calib), len(subset), recipe.quant.weight_quantize_type) \
         / "sensitivity.json"
     sens = json.loads(cache.read_text()) if cache.is_file() else {}
     names = _quantizable_weights(model_dir)
-    base = eval_inference(str(model_dir), subset)["value"] if any(w not in sens for w in names) else None
+    base = task.score_inference(str(model_dir), subset, recipe) if any(w not in sens for w in names) else None
     a, rounding = parse_algo(algo)
     for i, w in enumerate(tqdm(names, desc=f"per-layer sensitivity ({algo})", unit="layer")):
         if w in sens:  # resumed from the cache
             continue
         q = quant_post_static(model_dir, work / f"sens_{i}", calib, a, recipe.quant.weight_quantize_type,
                               recipe.quant.batch_size, skip=[n for n in names if n != w], round_type=rounding)
-        sens[w] = base - eval_inference(str(q), subset)["value"]
+        sens[w] = base - task.score_inference(str(q), subset, recipe)
         shutil.rmtree(q, ignore_errors=True)
         write_bytes(cache, json.dumps(sens, indent=1).encode())
     return {w: sens[w] for w in names}
 
 
-def _mixed(recipe, model_dir, work, calib, joined, base_acc, best_algo, gate: _Gate, tried: list) -> dict | None:
-    sens = sensitivity(model_dir, work, calib, best_algo, recipe)
+def _mixed(recipe, task, source, work, calib, rank, base_acc, best_algo, gate: _Gate, tried: list) -> dict | None:
+    sens = sensitivity(source, work, calib, best_algo, recipe, task)
     ranked = sorted(sens, key=lambda w: -sens[w])
     a, rounding = parse_algo(best_algo)
     budget = recipe.gate.max_drop_points / 100.0
     for k in range(1, recipe.mixed.max_float_layers + 1):
         skip = ranked[:k]
-        qdir = quant_post_static(model_dir, work / f"mixed_{k}", calib, a, recipe.quant.weight_quantize_type,
+        qdir = quant_post_static(source, work / f"mixed_{k}", calib, a, recipe.quant.weight_quantize_type,
                                  recipe.quant.batch_size, skip=skip, round_type=rounding)
         nb, int8_ops = _compile(qdir, work / f"mixed_{k}.nb")
-        acc = eval_inference(str(qdir), joined)["value"]
+        acc = task.score_inference(str(qdir), rank, recipe)
         cand = {"algo": f"{best_algo} ({k} float)", "status": "ok", "method": "ptq-mixed", "accuracy_inference": acc,
                 "int8_ops": int8_ops, "nb_bytes_arm": nb.stat().st_size, "dir": str(qdir), "nb": str(nb),
                 "float_layers": skip}
         tried.append(cand)
-        _log(f"  mixed, {k} float layer(s) {skip[-1]}: accuracy {acc:.4f} (Paddle Inference)")
+        _log(f"  mixed, {k} float layer(s) {skip[-1]}: {task.metric} {acc:.4f} (Paddle Inference)")
         if int8_ops and base_acc - acc <= budget + 1e-12 and gate.check(cand):
             cand["sensitivity"] = sens
             return cand
     return None
 
 
-def _qat(recipe, model_dir, work, base_acc, joined, gate: _Gate, tried: list) -> dict | None:
+def _qat(recipe, task, source, work, rank, gate: _Gate, tried: list) -> dict | None:
     from .qat import qat_pact
 
-    pool = calibration_arrays(cls_data.synthetic(recipe.qat.pool_size, "calib"), preprocess, recipe.qat.pool_size)
-    qdir = qat_pact("cls", model_dir, work / "qat", pool, recipe.qat.steps, recipe.qat.lr, recipe.qat.batch_size,
-                    QAT_INPUT)
+    pool = task.calibration(recipe.qat.pool_size)
+    student, teacher, loss, shape = task.qat_setup(source)
+    qdir = qat_pact(student, teacher, loss, work / "qat", pool, recipe.qat.steps, recipe.qat.lr,
+                    recipe.qat.batch_size, shape)
     nb, int8_ops = _compile(qdir, work / "qat.nb")
-    acc = eval_inference(str(qdir), joined)["value"]
+    acc = task.score_inference(str(qdir), rank, recipe)
     cand = {"algo": "qat-pact", "status": "ok" if int8_ops else "no int8 kernels in the .nb", "method": "qat-pact",
             "accuracy_inference": acc, "int8_ops": int8_ops, "nb_bytes_arm": nb.stat().st_size, "dir": str(qdir),
             "nb": str(nb), "float_layers": []}
     tried.append(cand)
-    _log(f"  QAT (PACT), {recipe.qat.steps} steps: accuracy {acc:.4f} (Paddle Inference)")
+    _log(f"  QAT (PACT), {recipe.qat.steps} steps: {task.metric} {acc:.4f} (Paddle Inference)")
     return cand if int8_ops and gate.check(cand) else None
 
 
 def run(recipe: QuantRecipe, model: str | None = None, data: str | None = None,
         out: str | None = None) -> dict:
     t0 = time.time()
-    sets = eval_sets(recipe, data)
-    joined = ListReader("+".join(s.name for s in sets), [it for s in sets for it in s])
-    calib = calibration_arrays(cls_data.synthetic(recipe.quant.calib_size, "calib"), preprocess,
-                               recipe.quant.calib_size)
-    gate = _Gate(recipe, sets)
+    task = get_task(recipe.task)
+    sets = task.eval_sets(recipe, data)
+    rank = task.rank_set(sets)
+    calib = task.calibration(recipe.quant.calib_size)
+    gate = _Gate(recipe, task, sets)
     with tempfile.TemporaryDirectory(prefix="slimq.") as work:
         work = Path(work)
-        name, model_dir = inference_dir(model or recipe.model, recipe.task, work)
+        models = task.models(recipe, model, work)
+        name = models.name
         out_dir = Path(out or f"output/slim_quant_{name}")
         with atomic_dir(out_dir) as stage, ThreadPoolExecutor(1) as bg:
-            base_future = bg.submit(_float_baseline, model_dir, name, stage, gate, joined)
-            base_acc = eval_inference(str(model_dir), joined)["value"]
-            _log(f"float {name}: accuracy {base_acc:.4f} on {len(joined)} crops (Paddle Inference)")
-            candidates = _search(recipe, model_dir, work, calib, joined, base_acc)
+            base_future = bg.submit(_float_baseline, models.baseline, name, stage, gate, rank)
+            base_acc = task.score_inference(str(models.baseline), rank, recipe)
+            _log(f"float {name}: {task.metric} {base_acc:.4f} on {len(rank)} {task.unit} (Paddle Inference)")
+            if models.pruning is not None:
+                src_acc = task.score_inference(str(models.source), rank, recipe)
+                _log(f"pruned {name}: {task.metric} {src_acc:.4f} (Paddle Inference); quantizing it")
+                models.pruning["metric_inference"] = src_acc
+            candidates = _search(recipe, task, models.source, work, calib, rank, base_acc)
             base = base_future.result()
             gate.base = base["acc"]
             ok = sorted((c for c in candidates if c["status"] == "ok"), key=lambda c: -c["accuracy_inference"])
@@ -218,35 +224,40 @@ def run(recipe: QuantRecipe, model: str | None = None, data: str | None = None,
             fallbacks: list[dict] = []
             if chosen is None and recipe.mixed.enabled:
                 _log(f"no PTQ candidate within {recipe.gate.max_drop_points} points: mixed precision")
-                chosen = _mixed(recipe, model_dir, work, calib, joined, base_acc, ok[0]["algo"], gate, fallbacks)
+                chosen = _mixed(recipe, task, models.source, work, calib, rank, base_acc, ok[0]["algo"], gate,
+                                fallbacks)
             if chosen is None and recipe.qat.enabled:
                 _log("mixed precision did not reach the budget: QAT with PACT")
-                chosen = _qat(recipe, model_dir, work, base_acc, joined, gate, fallbacks)
+                chosen = _qat(recipe, task, models.source, work, rank, gate, fallbacks)
             if chosen is None:
                 best = min(g["drop_points"] for g in gate.log)
-                raise LiteError(f"{name}: no int8 .nb kept the accuracy drop within {recipe.gate.max_drop_points} "
-                                f"points (best {best:.2f}); raise gate.max_drop_points, or enable/extend the "
-                                "mixed and qat fallbacks in the recipe")
-            report = _finish(recipe, name, stage, sets, joined, base, base_acc, chosen, candidates + fallbacks,
-                             gate, t0)
+                raise LiteError(f"{name}: no int8 .nb kept the {task.metric} drop within "
+                                f"{recipe.gate.max_drop_points} points (best {best:.2f}); raise "
+                                "gate.max_drop_points, or enable/extend the mixed and qat fallbacks in the recipe")
+            report = _finish(recipe, task, models, stage, sets, rank, base, base_acc, chosen,
+                             candidates + fallbacks, gate, t0)
     return report
 
 
-def _finish(recipe, name, stage, sets, joined, base, base_acc, chosen, tried, gate, t0) -> dict:
+def _finish(recipe, task, models, stage, sets, rank, base, base_acc, chosen, tried, gate, t0) -> dict:
+    name = models.name
     slim_nb = stage / f"{name}_int8_arm.nb"
     shutil.copy(chosen["nb"], slim_nb)
     shutil.copytree(chosen["dir"], stage / "inference_int8")
     if "sensitivity" in chosen:
         (stage / "sensitivity.json").write_text(json.dumps(chosen["sensitivity"], indent=1))
-    cost = compare(str(base["arm"]), str(slim_nb), target=recipe.gate.target, repeats=3, shapes=SHAPES,
-                   cpu=recipe.gate.cpu)
-    lat = bench(str(base["x86"]), target="x86", repeats=30, shapes=SHAPES)
+    shapes = task.bench_shapes(recipe)
+    _log(f"ARM instructions per inference at {shapes['x']} (float vs int8)")
+    cost = compare(str(base["arm"]), str(slim_nb), target=recipe.gate.target, repeats=3 if task.task == "cls" else 1,
+                   shapes=shapes, cpu=recipe.gate.cpu)
+    lat = bench(str(base["x86"]), target="x86", repeats=30, shapes=shapes)  # x86 int8 kernels are unreliable
     float_bytes = base["arm"].stat().st_size
     report = {
-        "model": name, "task": "cls", "metric": "accuracy",
-        "eval_set": {"name": joined.name, "size": len(joined),
-                     "parts": {s.name: len(s) for s in sets}, "skipped_images": sum(s.skipped for s in sets)},
-        "cpu": recipe.gate.cpu,
+        "model": name, "task": task.task, "metric": task.metric,
+        "eval_set": {"name": "+".join(s.name for s in sets), "size": sum(len(s) for s in sets),
+                     "parts": {s.name: len(s) for s in sets}, "skipped_images": sum(s.skipped for s in sets),
+                     "gate_set": rank.name, "unit": task.unit},
+        "cpu": recipe.gate.cpu, "bench_shape": list(shapes["x"]),
         "budget_drop_points": recipe.gate.max_drop_points,
         "baseline": {"metric_value": base["acc"], "metric_value_x86": base["acc_x86"],
                      "metric_value_inference": base_acc, "nb_bytes_arm": float_bytes,
@@ -261,30 +272,45 @@ def _finish(recipe, name, stage, sets, joined, base, base_acc, chosen, tried, ga
                              "int8_nb_arm": chosen["per_set"][s.name]} for s in sets},
         "search": [{k: v for k, v in c.items() if k not in ("dir", "nb", "sensitivity")} for c in tried],
         "gate": gate.log,
-        "seconds": round(time.time() - t0, 1),
     }
+    if task.task == "det":
+        report["latency_ms"] = lat["latency_ms"]
+    if models.pruning is not None:
+        report["pruning"] = _pruning_summary(recipe, models)
+    report["seconds"] = round(time.time() - t0, 1)
     (stage / "report.json").write_text(json.dumps(report, indent=2))
     (stage / "report.md").write_text(render_md(report))
     return report
 
 
+def _pruning_summary(recipe, models) -> dict:
+    """What the prune step did: its recipe, plan, fine-tune and the pruned float model's score."""
+    p = models.pruning
+    return {"recipe": recipe.prune, "plan": p["plan"], "finetune": p["finetune"],
+            "params": p["params"], "flops": p["flops"], "flops_input": p["flops_input"],
+            "metric_value_inference_pruned_float": p.get("metric_inference")}
+
+
 def render_md(r: dict) -> str:
     b, s = r["baseline"], r["slim"]
+    metric = r["metric"]
+    what = "int8, pruned first" if "pruning" in r else "int8"
     lines = [
         f"# slim quant: {r['model']}",
         "",
-        f"Eval set: {r['eval_set']['name']} ({r['eval_set']['size']} crops). Accuracy measured on the ARM `.nb` "
-        f"(emulated {r['cpu']}), budget {r['budget_drop_points']} points.",
+        f"Eval: {', '.join(f'{k} ({v})' for k, v in r['eval_set']['parts'].items())}. {metric} measured on the "
+        f"ARM `.nb` (emulated {r['cpu']}) and gated on {r['eval_set']['gate_set']}, budget "
+        f"{r['budget_drop_points']} points.",
         "",
-        "| | float | int8 | ratio |",
+        f"| | float | {what} | ratio |",
         "|---|---|---|---|",
-        f"| accuracy (ARM .nb) | {b['metric_value']:.4f} | {s['metric_value']:.4f} | "
+        f"| {metric} (ARM .nb) | {b['metric_value']:.4f} | {s['metric_value']:.4f} | "
         f"drop {100 * (b['metric_value'] - s['metric_value']):+.2f} pt |",
         f"| .nb bytes | {b['nb_bytes_arm']:,} | {s['nb_bytes_arm']:,} | {r['ratios']['nb_bytes']:.3f} |",
-        f"| ARM instructions / inference | {b['instructions_per_run']:,} | {s['instructions_per_run']:,} | "
-        f"{r['ratios']['instructions']:.3f} |",
+        f"| ARM instructions / inference ({'x'.join(map(str, r['bench_shape']))}) | {b['instructions_per_run']:,} | "
+        f"{s['instructions_per_run']:,} | {r['ratios']['instructions']:.3f} |",
         "",
-        f"Float `.nb` on x86: accuracy {b['metric_value_x86']:.4f}, latency {b['latency_ms_x86']['median']:.3f} ms "
+        f"Float `.nb` on x86: {metric} {b['metric_value_x86']:.4f}, latency {b['latency_ms_x86']['median']:.3f} ms "
         "(median, 1 thread).",
         f"Chosen: **{s['algo']}** ({s['method']}); layers kept in float: "
         f"{', '.join(s['float_layers']) if s['float_layers'] else 'none'}.",
@@ -292,9 +318,16 @@ def render_md(r: dict) -> str:
         "Per eval set (ARM .nb): " + "; ".join(f"{k} ({v['size']}): {v['float_nb_arm']:.4f} -> {v['int8_nb_arm']:.4f}"
                                                for k, v in r["per_set"].items()),
         "",
-        "## Candidates (Paddle Inference accuracy; the gate re-measures on the .nb)",
+    ]
+    if "pruning" in r:
+        p = r["pruning"]
+        lines += [f"Pruned first with `{p['recipe']}` (predicted drop {100 * p['plan']['predicted_drop']:.2f} points, "
+                  f"{p['finetune']['steps']} distillation steps); the pruned float model scores "
+                  f"{p['metric_value_inference_pruned_float']:.4f} on Paddle Inference.", ""]
+    lines += [
+        f"## Candidates (Paddle Inference {metric}; the gate re-measures on the .nb)",
         "",
-        "| candidate | status | accuracy | .nb bytes |",
+        f"| candidate | status | {metric} | .nb bytes |",
         "|---|---|---|---|",
     ]
     for c in r["search"]:

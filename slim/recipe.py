@@ -46,12 +46,15 @@ class GateConfig:
     eval_synthetic: int = 600
     target: str = "arm64-emu"
     cpu: str = "cortex-a76"
+    limit_side_len: int = 960     # det: long side of eval images
+    bench_shape: list = field(default_factory=list)  # input for ARM instructions / x86 latency; [] = task default
 
 
 @dataclass
 class QuantRecipe:
     model: str = "ch_ppocr_mobile_v2.0_cls"
     task: str = "cls"
+    prune: str = ""               # a prune recipe to run first (det): the pruned model is quantized
     quant: PTQConfig = field(default_factory=PTQConfig)
     mixed: MixedConfig = field(default_factory=MixedConfig)
     qat: QATConfig = field(default_factory=QATConfig)
@@ -149,8 +152,15 @@ def _fill(cls, data, where: str, path: Path):
 
 
 def load_quant_recipe(path: str | Path | None, default_name: str = "cls_quant.yaml") -> QuantRecipe:
+    from .quant_tasks import TASKS
+
     path = Path(path) if path else RECIPES_DIR / default_name
     r = _fill(QuantRecipe, _read_yaml(path), "", path)
+    r.source = path  # a prune recipe it names is looked up beside it
+    if r.task not in TASKS:
+        raise LiteError(f"{path}: `task`: unknown task {r.task!r}; use {', '.join(sorted(TASKS))}")
+    if r.prune and r.task != "det":
+        raise LiteError(f"{path}: `prune` is for det recipes; remove it")
     bad = [a for a in r.quant.algos if not isinstance(a, str) or parse_algo(a)[0] not in ALGOS
            or parse_algo(a)[1] not in ROUNDINGS]
     if bad:

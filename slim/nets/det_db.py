@@ -65,6 +65,8 @@ def default_widths(scale: float = 0.5, neck: int = 96) -> dict:
     for n in ("p5", "p4", "p3", "p2"):
         w[f"neck.{n}"] = neck // 4
     w["head.binarize"] = w["head.thresh"] = neck // 4
+    # the first transposed conv's outputs: PaddleSlim prunes them with conv1's filters
+    w["head.binarize.up"] = w["head.thresh.up"] = neck // 4
     return w
 
 
@@ -132,13 +134,14 @@ class DBFPN(nn.Layer):
 
 
 class Head(nn.Layer):
-    def __init__(self, cin: int, mid: int):
+    def __init__(self, cin: int, mid: int, up: int | None = None):
         super().__init__()
+        up = up or mid
         self.conv1 = nn.Conv2D(cin, mid, 3, padding=1, bias_attr=False)
         self.conv_bn1 = nn.BatchNorm(mid, act="relu")
-        self.conv2 = nn.Conv2DTranspose(mid, mid, 2, stride=2)
-        self.conv_bn2 = nn.BatchNorm(mid, act="relu")
-        self.conv3 = nn.Conv2DTranspose(mid, 1, 2, stride=2)
+        self.conv2 = nn.Conv2DTranspose(mid, up, 2, stride=2)
+        self.conv_bn2 = nn.BatchNorm(up, act="relu")
+        self.conv3 = nn.Conv2DTranspose(up, 1, 2, stride=2)
 
     def forward(self, x):
         x = self.conv_bn1(self.conv1(x))
@@ -153,11 +156,11 @@ class DBHead(nn.Layer):
     def __init__(self, cin: int, widths: dict, k: int = 50, with_thresh: bool = True):
         super().__init__()
         self.k = k
-        self.binarize = Head(cin, widths["head.binarize"])
+        self.binarize = Head(cin, widths["head.binarize"], widths.get("head.binarize.up"))
         self.with_thresh = with_thresh
         self.all_maps = False  # eval-mode export of all three maps (as the official pruned model has)
         if with_thresh:
-            self.thresh = Head(cin, widths["head.thresh"])
+            self.thresh = Head(cin, widths["head.thresh"], widths.get("head.thresh.up"))
 
     def forward(self, x):
         shrink = self.binarize(x)
@@ -219,6 +222,7 @@ def widths_of(shapes: dict) -> dict:
     for h in ("binarize", "thresh"):
         if f"head.{h}.conv1.weight" in shapes:
             w[f"head.{h}"] = shapes[f"head.{h}.conv1.weight"][0]
+            w[f"head.{h}.up"] = shapes[f"head.{h}.conv2.weight"][1]  # transposed: [in, out, k, k]
     return w
 
 
@@ -237,4 +241,6 @@ def widths_from_list(params: list) -> dict:
     for j, n in enumerate(("in5", "in4", "in3", "in2", "p5", "p4", "p3", "p2")):
         w[f"neck.{n}"] = convs[k + 1 + j]
     w["head.binarize"] = w["head.thresh"] = convs[k + 9]
+    # then conv2 (transposed, [in, out, 2, 2]) and conv3, whose first axis is conv2's outputs
+    w["head.binarize.up"] = w["head.thresh.up"] = convs[k + 11] if len(convs) > k + 11 else convs[k + 9]
     return w

@@ -1,0 +1,83 @@
+"""`slim quant det_mobile`: the det recipes, and a tiny prune-then-quantize
+run end to end on the real model, gated on the int8 ARM `.nb`."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lite.errors import LiteError
+from lite.paths import REPO_ROOT
+from slim.recipe import RECIPES_DIR, load_quant_recipe
+
+from .conftest import SHARED, need
+from .test_prune import DET_ONNX, TINY
+
+
+def slim_cli(*args, timeout=900):
+    return subprocess.run([sys.executable, "-m", "slim.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO_ROOT, env=os.environ.copy())
+
+
+def test_det_recipes_load():
+    q = load_quant_recipe(RECIPES_DIR / "det_mobile_quant.yaml")
+    assert q.task == "det" and q.prune == "" and q.gate.max_drop_points == 1.0 and q.gate.bench_shape == [1, 3, 640, 640]
+    pq = load_quant_recipe(RECIPES_DIR / "det_mobile_prune_quant.yaml")
+    assert pq.prune == "det_mobile_prune.yaml" and pq.quant == q.quant and pq.gate == q.gate
+
+
+def test_recipe_for_another_task_is_refused(tmp_path):
+    p = slim_cli("quant", "det_mobile", "--recipe", str(RECIPES_DIR / "cls_quant.yaml"))
+    assert p.returncode == 2 and "a cls recipe; `slim quant det_mobile` needs task: det" in p.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("task: cls\nprune: det_mobile_prune.yaml\n")
+    with pytest.raises(LiteError, match="`prune` is for det recipes"):
+        load_quant_recipe(bad)
+    missing = tmp_path / "m.yaml"
+    missing.write_text("task: det\nprune: nowhere.yaml\n")
+    p = slim_cli("quant", "det_mobile", "--recipe", str(missing), "--model", str(DET_ONNX), "--out",
+                 str(tmp_path / "o"))
+    assert p.returncode == 2 and "nowhere.yaml: no such recipe" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_tiny_prune_then_quantize_end_to_end(tmp_path):
+    """Prune (the tiny recipe of test_prune, cached when that ran), then PTQ;
+    the int8 `.nb` is scored on the emulated ARM target against the original
+    float `.nb`, and its instruction count comes from the same run."""
+    need(DET_ONNX)
+    icdar = need(SHARED / "data" / "icdar2015_toy")
+    data = tmp_path / "icdar3"
+    for sub in ("imgs", "gt"):
+        (data / sub).mkdir(parents=True)
+    for i in (1, 2, 3):
+        (data / "imgs" / f"img_{i}.jpg").write_bytes((icdar / "imgs" / f"img_{i}.jpg").read_bytes())
+        (data / "gt" / f"gt_img_{i}.txt").write_bytes((icdar / "gt" / f"gt_img_{i}.txt").read_bytes())
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    recipe = tmp_path / "tiny_quant.yaml"
+    recipe.write_text("task: det\nprune: tiny.yaml\n"
+                      "quant: {algos: [abs_max, avg], calib_size: 8, batch_size: 8}\n"
+                      "mixed: {enabled: false}\nqat: {enabled: false}\n"
+                      "gate: {max_drop_points: 100.0, limit_side_len: 320, bench_shape: [1, 3, 128, 128]}\n")
+    out = tmp_path / "out"
+    p = slim_cli("quant", "det_mobile", "--model", str(DET_ONNX), "--recipe", str(recipe), "--data", str(data),
+                 "--out", str(out))
+    assert p.returncode == 0, p.stderr[-3000:]
+    r = json.loads((out / "report.json").read_text())
+    assert r["task"] == "det" and r["metric"] == "hmean" and r["eval_set"]["parts"] == {"icdar3": 3}
+    b, s = r["baseline"], r["slim"]
+    assert s["algo"] in ("abs_max", "avg") and s["int8_ops"] > 20
+    # pruned and int8: well under a third of the float .nb, and cheaper on the A76 path
+    assert s["nb_bytes_arm"] == (out / "ch_ppocr_mobile_v2.0_det_int8_arm.nb").stat().st_size
+    assert s["nb_bytes_arm"] < 0.3 * b["nb_bytes_arm"]
+    assert s["instructions_per_run"] < b["instructions_per_run"]
+    assert r["bench_shape"] == [1, 3, 128, 128] and r["latency_ms"]["median"] > 0
+    assert r["pruning"]["recipe"] == "tiny.yaml" and r["pruning"]["flops"]["pruned"] < r["pruning"]["flops"]["float"]
+    # the float .nb on ARM and on x86 find the same boxes as Paddle Inference
+    assert b["metric_value"] == pytest.approx(b["metric_value_x86"]) == pytest.approx(b["metric_value_inference"])
+    assert r["gate"][-1]["passed"] and r["gate"][-1]["accuracy_nb_arm"] == s["metric_value"]
+    md = (out / "report.md").read_text()
+    assert md.startswith("# slim quant: ch_ppocr_mobile_v2.0_det") and "Pruned first with `tiny.yaml`" in md
