@@ -9,7 +9,8 @@ import numpy as np
 
 from .errors import LiteError
 
-TARGET_HELP = "x86, arm64-emu or armv7-emu"
+TARGET_HELP = ("x86, arm64-emu, armv7-emu, ssh://[user@]host[:port] (an ARM Linux board), adb[:SERIAL] "
+               "(an Android phone) or a board named in boards.yaml")
 
 
 def _targets_arg(p):
@@ -94,6 +95,11 @@ def cmd_bench(args):
     from .bench import bench, compare
     from .nbfile import read_nb
 
+    if len(args.nb) > 2:
+        raise LiteError("give one .nb to time, or two to compare")
+    if len(args.nb) == 2 and not args.compare:
+        args.compare = args.nb
+    args.nb = args.nb[0] if len(args.nb) == 1 else None
     if args.compare:
         a, b = args.compare
         res = compare(a, b, target=args.target, threads=args.threads, warmup=args.warmup, repeats=args.repeats,
@@ -115,13 +121,52 @@ def cmd_bench(args):
         print(json.dumps(res, indent=2))
     elif "latency_ms" in res:
         l = res["latency_ms"]
-        print(f"{args.nb} on {res['target']} ({res['threads']} thread(s)): median {l['median']:.3f} ms, "
-              f"p90 {l['p90']:.3f} ms over {res['repeats']} runs")
+        dev = res.get("device")
+        where = f" ({dev['cpu_model']}, {dev['cores']} cores, governor {dev['governor']}, {res['power_mode']})" \
+            if dev else ""
+        print(f"{args.nb} on {res['target']}{where}, {res['threads']} thread(s): median {l['median']:.3f} ms, "
+              f"p90 {l['p90']:.3f}, min {l['min']:.3f}, max {l['max']:.3f} ms over {res['repeats']} runs")
     else:
         ipr = res.get("instructions_per_run")
         what = f"{ipr:,} ARM instructions per run (spread {res['instructions_spread']:.2e})" if ipr else "no instruction count"
         print(f"{args.nb} on {res['target']} (cpu {res['cpu']}, Paddle Lite kernels for {res.get('kernel_arch')}, "
               f"runtime {res.get('runtime')}): {what}")
+
+
+def cmd_eval(args):
+    from .evaluate import eval_det_nb, eval_nb
+
+    if args.task == "cls":
+        from .ocr.cls_labels import user_data
+
+        r = eval_nb(args.nb, user_data(args.data), target=args.target, cpu=args.cpu,
+                    desc=f"cls on {args.target}")
+        line = f"accuracy {r['value']:.4f} on {r['size']} crops"
+    else:
+        from .ocr.det_labels import open_det_data
+
+        r = eval_det_nb(args.nb, open_det_data(args.data), target=args.target, cpu=args.cpu,
+                        limit_side_len=args.limit_side_len, desc=f"det on {args.target}")
+        line = (f"hmean {r['hmean']:.4f} (precision {r['precision']:.4f}, recall {r['recall']:.4f}) on "
+                f"{r['size']} images")
+    if args.json:
+        print(json.dumps({k: v for k, v in r.items() if k != "per_image"}, indent=2, default=str))
+    else:
+        print(f"{args.nb} on {args.target}: {line}")
+
+
+def cmd_devices(args):
+    from .devices import list_devices
+
+    rows = list_devices(probe=not args.no_probe)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        print("no boards: name them in boards.yaml (see README, \"Measuring on your board\"), add Host entries "
+              "to ~/.ssh/config, or attach a phone (adb devices)")
+    for r in rows:
+        print(f"{r['name']:20s} {r['target']:36s} {r.get('arch') or '-':14s} {r.get('status', '')}")
 
 
 def cmd_parity(args):
@@ -210,14 +255,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_run)
 
     p = sub.add_parser("bench", help="latency (x86) or ARM instructions per run (emulated)")
-    p.add_argument("nb", nargs="?")
-    p.add_argument("--compare", nargs=2, metavar=("A.nb", "B.nb"), help="measure both in one run; ratio B/A")
+    p.add_argument("nb", nargs="*", help="one .nb, or two to compare (runs interleaved on one target; ratio B/A)")
+    p.add_argument("--compare", nargs=2, metavar=("A.nb", "B.nb"), help="same as giving two .nb files")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--shape")
     p.add_argument("--json", action="store_true")
     _targets_arg(p)
     p.set_defaults(fn=cmd_bench)
+
+    p = sub.add_parser("eval", help="task metric of a .nb on labelled data, on any target")
+    p.add_argument("nb")
+    p.add_argument("--task", required=True, choices=["cls", "det"])
+    p.add_argument("--data", required=True, help="cls: PaddleOCR label file (path<TAB>0|180) or folder of upright "
+                   "crops; det: ICDAR 2015 folder (imgs/, gt/) or PaddleOCR det label file")
+    p.add_argument("--limit-side-len", type=int, default=960, help="det: long side of the resized image")
+    p.add_argument("--json", action="store_true")
+    _targets_arg(p)
+    p.set_defaults(fn=cmd_eval)
+
+    p = sub.add_parser("devices", help="boards and phones this machine can reach, with their architecture")
+    p.add_argument("--no-probe", action="store_true", help="list only; do not connect to ask the architecture")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_devices)
 
     p = sub.add_parser("parity", help="max abs diff between a .nb and Paddle Inference")
     p.add_argument("nb")

@@ -133,7 +133,9 @@ def add(src: str | os.PathLike, version: str | None = None) -> list[Runtime]:
     if not libs:
         raise LiteError(f"{src}: no {LIB} found; give the folder of a Paddle Lite ARM Linux build")
     added = []
+    android = "android" in str(src.resolve()).lower()  # inference_lite_lib.android.armv8: for adb targets
     for arch, lib in libs.items():
+        arch = {"armv8": "android-armv8", "armv7hf": "android-armv7"}[arch] if android else arch
         inc = _include_for(lib, src)
         dest = store() / version / arch
         with atomic_dir(dest) as tmp:
@@ -181,6 +183,8 @@ def build_runner(rt: Runtime, force: bool = False) -> Path:
     with atomic_path(rt.runner, mode=0o777) as tmp:
         cmd = [cxx, "-O2", "-std=c++11", f"-I{rt.include}", str(src), f"-L{rt.dir}",
                "-lpaddle_light_api_shared", "-Wl,-rpath,$ORIGIN", "-o", str(tmp)]
+        if rt.arch.startswith("android-"):
+            cmd[1:1] = ["-static-libstdc++", "-fPIE", "-pie"]
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode != 0:
             last = (p.stderr.strip().splitlines() or ["?"])[-1]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One-time set-up on a Debian machine: system packages (qemu-user and the ARM
-# cross compilers), a Python 3.10 virtual environment with the pinned stack,
+# One-time set-up on a Debian machine: system packages (qemu-user, the ARM
+# cross compilers, openssh, adb), a Python 3.10 virtual environment with the pinned stack,
 # the Paddle Lite 2.10 opt (Python 3.9) for old-runtime .nb files, and the
 # ARM runtimes with their runners built. Safe to run again.
 set -euo pipefail
@@ -12,6 +12,10 @@ command -v qemu-aarch64 >/dev/null || need_apt+=(qemu-user)
 command -v aarch64-linux-gnu-g++ >/dev/null || need_apt+=(g++-aarch64-linux-gnu)
 command -v arm-linux-gnueabihf-g++ >/dev/null || need_apt+=(g++-arm-linux-gnueabihf)
 command -v unshare >/dev/null || need_apt+=(util-linux)
+# boards: the tests start a real sshd (an emulated board on loopback); adb for phones
+command -v ssh >/dev/null || need_apt+=(openssh-client)
+[ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
+command -v adb >/dev/null || need_apt+=(adb)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

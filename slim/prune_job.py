@@ -41,11 +41,7 @@ def _log(msg: str) -> None:
 
 def eval_sets(recipe: PruneRecipe, data: str | None) -> list:
     if data:
-        p = Path(data)
-        r = det_data.icdar2015(p, p.name) if p.is_dir() else det_data.read_det_label_file(p)
-        if r is None:
-            raise LiteError(f"{p}: not a det data folder (imgs/ and gt/) or PaddleOCR det label file")
-        return [r]
+        return [det_data.open_det_data(data)]
     sets = [det_data.synthetic(recipe.eval.synthetic, "eval", (recipe.prune.input_size,) * 2)]
     real = det_data.real_icdar(shared_dir())
     if real is not None:

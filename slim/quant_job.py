@@ -22,7 +22,7 @@ from lite.nbfile import read_nb
 from lite.opt import opt
 from lite.paths import home
 
-from .data.readers import ListReader
+from lite.readers import ListReader
 from .ptq import quant_post_static
 from .quant_tasks import QuantTask, get_task
 from .recipe import QuantRecipe, parse_algo

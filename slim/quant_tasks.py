@@ -12,7 +12,7 @@ import numpy as np
 from lite.errors import LiteError
 from lite.paths import shared_dir
 
-from .data.readers import ListReader
+from lite.readers import ListReader
 
 TASKS: dict[str, "QuantTask"] = {}
 
@@ -174,11 +174,7 @@ class DetQuant(QuantTask):
         from .data import det_data
 
         if data:
-            p = Path(data)
-            r = det_data.icdar2015(p, p.name) if p.is_dir() else det_data.read_det_label_file(p)
-            if r is None:
-                raise LiteError(f"{p}: not a det data folder (imgs/ and gt/) or PaddleOCR det label file")
-            return [r]
+            return [det_data.open_det_data(data)]
         sets = [det_data.synthetic(recipe.gate.eval_synthetic, "eval", (self.CALIB_SIDE,) * 2)]
         real = det_data.real_icdar(shared_dir())
         if real is not None:

@@ -126,6 +126,16 @@ def target_names() -> list[str]:
 
 
 def get_target(name: str, **options) -> Target:
+    if name.startswith("ssh://") or name == "adb" or name.startswith("adb:"):
+        return _REGISTRY[name[:3]](name, **options)
     if name not in _REGISTRY:
-        raise LiteError(f"unknown target {name!r}; use one of {', '.join(target_names())}")
+        from ..boards import load_boards
+
+        boards = load_boards()
+        if name in boards:  # a board named in boards.yaml: its target and settings
+            b = boards[name]
+            return get_target(b["target"], **{**{k: v for k, v in b.items() if k != "target"}, **options})
+        raise LiteError(f"unknown target {name!r}; use one of {', '.join(target_names())}, ssh://[user@]host[:port], "
+                        "adb[:SERIAL]" + (f", or a board: {', '.join(boards)}" if boards else
+                                          ", or a board named in boards.yaml (see `lite devices`)"))
     return _REGISTRY[name](name, **options)
