@@ -64,13 +64,22 @@ def cmd_bench(args):
         from .recipe import load_prune_recipe
 
         report = run(load_prune_recipe(None), model=args.model, out=args.out or "output/bench_det_mobile")
+    elif args.task == "det_mobile_prune_quant":
+        from .quant_job import run
+        from .recipe import load_quant_recipe
+
+        report = run(load_quant_recipe(None, "det_mobile_prune_quant.yaml"), model=args.model,
+                     out=args.out or "output/bench_det_mobile_prune_quant")
     else:
         from .quant_job import run
         from .recipe import load_quant_recipe
 
         report = run(load_quant_recipe(None), model=args.model, out=args.out or "output/bench_cls")
-    if report.get("task") != {"det_mobile": "det"}.get(args.task, args.task):
-        raise LiteError(f"{args.report}: a {report.get('task')} report, not {args.task}")
+    from .targets import kind
+
+    want = {"det_mobile": "det", "det_mobile_prune_quant": "det-quant"}.get(args.task, args.task)
+    if kind(report) != want:
+        raise LiteError(f"{args.report}: a {kind(report)} report, not {args.task}")
     rows = check(report)
     print(render(rows))
     return 0 if all(r["passed"] for r in rows) else 1
@@ -113,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                 ["det_mobile"], "det_mobile_prune.yaml",
                 "eval data: PaddleOCR det label file or ICDAR 2015 folder (imgs/, gt/)")
     p = sub.add_parser("bench", help="run the default job and check the issue's targets on its report")
-    p.add_argument("task", choices=["cls", "det_mobile"])
+    p.add_argument("task", choices=["cls", "det_mobile", "det_mobile_prune_quant"])
     p.add_argument("--report", help="check an existing report.json instead of running the job")
     p.add_argument("--model", help="the model the default job starts from (default: the recipe's)")
     p.add_argument("--out", help="where the default run writes (default output/bench_TASK)")

@@ -82,14 +82,13 @@ def _job_cache(model_dir: Path, *key) -> Path:
     return d
 
 
-def _float_baseline(model_dir: Path, name: str, stage: Path, gate: _Gate, rank: ListReader) -> dict:
-    """Float `.nb` files and their scores (the ARM ones cached per weights and
-    eval sets); needs only the float model, so it runs beside the PTQ search."""
+def _float_baseline(model_dir: Path, name: str, stage: Path, gate: _Gate, rank: ListReader, cache: Path) -> dict:
+    """Float `.nb` files and their scores (the ARM ones cached in `cache`, per
+    weights and eval sets); needs only the float model, so it runs beside the
+    PTQ search (in a thread: no paddle calls here, its static/dygraph mode is per thread)."""
     r = gate.recipe
     float_arm = opt(model_dir, target="arm", out=stage / f"{name}_float_arm.nb")
     float_x86 = opt(model_dir, target="x86", out=stage / f"{name}_float_x86.nb")
-    cache = _job_cache(model_dir, "float-nb", gate.task.task, r.gate.target, r.gate.limit_side_len,
-                       [(s.name, len(s)) for s in gate.sets]) / "float_nb.json"
     if cache.is_file():
         acc, per, acc_x86 = json.loads(cache.read_text())
     else:
@@ -179,7 +178,10 @@ def _mixed(recipe, task, source, work, calib, rank, base_acc, best_algo, gate: _
 def _qat(recipe, task, source, work, rank, gate: _Gate, tried: list) -> dict | None:
     from .qat import qat_pact
 
+    import paddle
+
     pool = task.calibration(recipe.qat.pool_size)
+    paddle.disable_static()  # PTQ left the process in static mode; the networks are dygraph
     student, teacher, loss, shape = task.qat_setup(source)
     qdir = qat_pact(student, teacher, loss, work / "qat", pool, recipe.qat.steps, recipe.qat.lr,
                     recipe.qat.batch_size, shape)
@@ -207,7 +209,9 @@ def run(recipe: QuantRecipe, model: str | None = None, data: str | None = None,
         name = models.name
         out_dir = Path(out or f"output/slim_quant_{name}")
         with atomic_dir(out_dir) as stage, ThreadPoolExecutor(1) as bg:
-            base_future = bg.submit(_float_baseline, models.baseline, name, stage, gate, rank)
+            cache = _job_cache(models.baseline, "float-nb", task.task, recipe.gate.target,
+                               recipe.gate.limit_side_len, [(s.name, len(s)) for s in sets]) / "float_nb.json"
+            base_future = bg.submit(_float_baseline, models.baseline, name, stage, gate, rank, cache)
             base_acc = task.score_inference(str(models.baseline), rank, recipe)
             _log(f"float {name}: {task.metric} {base_acc:.4f} on {len(rank)} {task.unit} (Paddle Inference)")
             if models.pruning is not None:
