@@ -40,13 +40,7 @@ def _log(msg: str) -> None:
 
 
 def eval_sets(recipe: PruneRecipe, data: str | None) -> list:
-    if data:
-        return [det_data.open_det_data(data)]
-    sets = [det_data.synthetic(recipe.eval.synthetic, "eval", (recipe.prune.input_size,) * 2)]
-    real = det_data.real_icdar(shared_dir())
-    if real is not None:
-        sets.append(real)
-    return sets
+    return det_data.eval_sets(data, recipe.eval.synthetic, recipe.prune.input_size)
 
 
 def net_hmean(net, items: list, limit_side_len: int = 960, batch: int = 16) -> float:

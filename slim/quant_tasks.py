@@ -173,13 +173,7 @@ class DetQuant(QuantTask):
     def eval_sets(self, recipe, data):
         from .data import det_data
 
-        if data:
-            return [det_data.open_det_data(data)]
-        sets = [det_data.synthetic(recipe.gate.eval_synthetic, "eval", (self.CALIB_SIDE,) * 2)]
-        real = det_data.real_icdar(shared_dir())
-        if real is not None:
-            sets.append(real)
-        return sets
+        return det_data.eval_sets(data, recipe.gate.eval_synthetic, self.CALIB_SIDE)
 
     def gate_value(self, per_set, sets):
         return per_set[sets[0].name]

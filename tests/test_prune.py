@@ -131,17 +131,23 @@ eval: {limit_side_len: 320, bench_shape: [1, 3, 128, 128]}
 """
 
 
+def icdar_subset(tmp_path, n: int = 3):
+    """The first `n` real ICDAR 2015 images with their labels, as an ICDAR folder named icdar{n}."""
+    icdar = need(SHARED / "data" / "icdar2015_toy")
+    data = tmp_path / f"icdar{n}"
+    for sub in ("imgs", "gt"):
+        (data / sub).mkdir(parents=True)
+    for i in range(1, n + 1):
+        (data / "imgs" / f"img_{i}.jpg").write_bytes((icdar / "imgs" / f"img_{i}.jpg").read_bytes())
+        (data / "gt" / f"gt_img_{i}.txt").write_bytes((icdar / "gt" / f"gt_img_{i}.txt").read_bytes())
+    return data
+
+
 def test_tiny_prune_run_end_to_end(tmp_path):
     """The real CLI on the real model: sensitivity, plan, fine-tune, export, opt,
     ARM and x86 `.nb` evaluation and a report (tiny settings, 3 real images)."""
     need(DET_ONNX)
-    icdar = need(SHARED / "data" / "icdar2015_toy")
-    data = tmp_path / "icdar3"
-    for sub in ("imgs", "gt"):
-        (data / sub).mkdir(parents=True)
-    for i in (1, 2, 3):
-        (data / "imgs" / f"img_{i}.jpg").write_bytes((icdar / "imgs" / f"img_{i}.jpg").read_bytes())
-        (data / "gt" / f"gt_img_{i}.txt").write_bytes((icdar / "gt" / f"gt_img_{i}.txt").read_bytes())
+    data = icdar_subset(tmp_path)
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(TINY)
     out = tmp_path / "out"

@@ -3,23 +3,15 @@ run end to end on the real model, gated on the int8 ARM `.nb`."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from lite.errors import LiteError
-from lite.paths import REPO_ROOT
 from slim.recipe import RECIPES_DIR, load_quant_recipe
 
-from .conftest import SHARED, need
-from .test_prune import DET_ONNX, TINY
-
-
-def slim_cli(*args, timeout=900):
-    return subprocess.run([sys.executable, "-m", "slim.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO_ROOT, env=os.environ.copy())
+from .conftest import need
+from .test_prune import DET_ONNX, TINY, icdar_subset
+from .test_slim_quant_cls import slim_cli
 
 
 def test_det_recipes_load():
@@ -49,13 +41,7 @@ def test_tiny_prune_then_quantize_end_to_end(tmp_path):
     the int8 `.nb` is scored on the emulated ARM target against the original
     float `.nb`, and its instruction count comes from the same run."""
     need(DET_ONNX)
-    icdar = need(SHARED / "data" / "icdar2015_toy")
-    data = tmp_path / "icdar3"
-    for sub in ("imgs", "gt"):
-        (data / sub).mkdir(parents=True)
-    for i in (1, 2, 3):
-        (data / "imgs" / f"img_{i}.jpg").write_bytes((icdar / "imgs" / f"img_{i}.jpg").read_bytes())
-        (data / "gt" / f"gt_img_{i}.txt").write_bytes((icdar / "gt" / f"gt_img_{i}.txt").read_bytes())
+    data = icdar_subset(tmp_path)
     (tmp_path / "tiny.yaml").write_text(TINY)
     recipe = tmp_path / "tiny_quant.yaml"
     recipe.write_text("task: det\nprune: tiny.yaml\n"

@@ -21,7 +21,7 @@ from .. import runtimes
 from ..errors import LiteError
 from ..nbfile import NbInfo
 from ..protocol import RunnerProcess
-from .base import BenchResult, Session, Target, power_mode_index, register
+from .base import POWER_MODES, BenchResult, Session, Target, power_mode_index, register
 from .transport import Transport, transport_for
 from .transport import quote_path as _q
 
@@ -54,8 +54,7 @@ class RemoteTarget(Target):
         self.transport: Transport = transport_for(name)
         self.threads = int(threads)
         self.power = power_mode_index(power_mode)
-        self.power_name = ["LITE_POWER_HIGH", "LITE_POWER_LOW", "LITE_POWER_FULL", "LITE_POWER_NO_BIND",
-                           "LITE_POWER_RAND_HIGH", "LITE_POWER_RAND_LOW"][self.power]
+        self.power_name = POWER_MODES[self.power]
         self.runtime_version = runtime_version
         self.workdir = workdir or DEFAULT_WORKDIR[self.transport.kind]
         self.timeout_s = timeout_s

@@ -102,5 +102,19 @@ def synthetic(n: int, split: str, size: tuple[int, int] = (320, 320)) -> ListRea
     return ListReader(f"synthetic-{split}", [scene(rng, *size) for _ in range(n)])
 
 
+def eval_sets(data: str | None, n_synthetic: int, side: int) -> list[ListReader]:
+    """What det jobs score on: the user's `--data` alone, else the synthetic
+    eval split plus the real ICDAR 2015 images when ../shared has them."""
+    if data:
+        return [open_det_data(data)]
+    from lite.paths import shared_dir
+
+    sets = [synthetic(n_synthetic, "eval", (side, side))]
+    real = real_icdar(shared_dir())
+    if real is not None:
+        sets.append(real)
+    return sets
+
+
 def real_icdar(shared: Path) -> ListReader | None:
     return icdar2015(shared / "data" / "icdar2015_toy", "icdar2015-real")
