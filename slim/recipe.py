@@ -20,6 +20,9 @@ class PTQConfig:
     weight_quantize_type: str = "channel_wise_abs_max"
     calib_size: int = 128
     batch_size: int = 16
+    # ops whose weights and inputs become int8; rec adds matmul_v2 (its CTC head)
+    op_types: list = field(default_factory=lambda: ["conv2d", "depthwise_conv2d", "mul"])
+    rnn_weights: str = "float"    # rec: "int8" stores the LSTM weights as int8 (dequantized on load)
 
 
 @dataclass
@@ -48,6 +51,9 @@ class GateConfig:
     cpu: str = "cortex-a76"
     limit_side_len: int = 960     # det: long side of eval images
     bench_shape: list = field(default_factory=list)  # input for ARM instructions / x86 latency; [] = task default
+    nb_subset: int = 0            # > 0: the ARM .nb is scored on this many crops per eval set (slow models)
+    also_cpus: list = field(default_factory=list)    # more emulated CPUs to count instructions on
+    case_insensitive: bool = False  # rec: gate on case-folded word accuracy
 
 
 @dataclass
@@ -55,6 +61,7 @@ class QuantRecipe:
     model: str = "ch_ppocr_mobile_v2.0_cls"
     task: str = "cls"
     prune: str = ""               # a prune recipe to run first (det): the pruned model is quantized
+    dictionary: str = ""          # rec: character dictionary (default: the zoo model's)
     quant: PTQConfig = field(default_factory=PTQConfig)
     mixed: MixedConfig = field(default_factory=MixedConfig)
     qat: QATConfig = field(default_factory=QATConfig)
@@ -64,7 +71,7 @@ class QuantRecipe:
 @dataclass
 class PruneConfig:
     method: str = "fpgm"          # PaddleSlim dygraph filter pruner: fpgm or l1
-    flops_keep: float = 0.5       # pruned FLOPs <= this share of the original
+    flops_keep: float = 0.3       # pruned FLOPs <= this share of the original
     ratios: list = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
     max_ratio: float = 0.8        # no unit loses more than this share of its channels
     align: int = 8                # channel counts kept at multiples of this
