@@ -118,3 +118,74 @@ def eval_det_inference(model_dir: str, reader, limit_side_len: int = 960) -> dic
     r = hmean(list(reader), [next(iter(o.values()))[:, :1] for o in outs])
     r.update(metric="hmean", value=r["hmean"], size=len(outs))
     return r
+
+
+def _rec_items(reader, charset) -> tuple[list, list[str], dict]:
+    """Crops and their labels as the model can read them (characters outside
+    the dictionary dropped, as PaddleOCR's label encoder does), and a count of those."""
+    items, labels, oov = [], [], {"labels": 0, "chars": ""}
+    for img, text in reader:
+        kept, dropped = charset.encode(str(text))
+        if dropped:
+            oov["labels"] += 1
+            oov["chars"] = "".join(sorted(set(oov["chars"] + dropped)))
+        items.append((img, kept))
+        labels.append(kept)
+    return items, labels, oov
+
+
+def _rec_result(texts: list[str], labels: list[str], oov: dict, case_insensitive: bool) -> dict:
+    from .ocr.rec import word_metrics
+
+    r = word_metrics(texts, labels)
+    r["accuracy_case_insensitive"] = word_metrics(texts, labels, True)["accuracy"]
+    r.update(metric="accuracy", value=r["accuracy_case_insensitive"] if case_insensitive else r["accuracy"],
+             oov_labels=oov["labels"], oov_chars=oov["chars"][:40])
+    return r
+
+
+def eval_rec_nb(nb: str, reader, charset, height: int = 32, min_width: int = 320, target: str = "arm64-emu",
+                cpu: str = "generic", workers: int = 2, case_insensitive: bool = False,
+                desc: str | None = None) -> dict:
+    """Word accuracy of a rec `.nb`: crops batched by PaddleOCR's padded width,
+    the batches spread over `workers` runner processes on emulated targets."""
+    from .ocr.rec import batches, decode
+
+    items, labels, oov = _rec_items(reader, charset)
+    data = list(batches(items, height, min_width))
+    opts = {"cpu": cpu} if target.endswith("-emu") else {}
+    t = get_target(target, **opts)
+    workers = max(1, min(workers if target.endswith("-emu") else 1, len(data)))
+    order = sorted(range(len(data)), key=lambda i: -data[i][0].size)
+    shards = [[data[i] for i in order[k::workers]] for k in range(workers)]
+    texts: list = [""] * len(items)
+    bar = tqdm(total=len(items), desc=desc or f"rec on {target}", unit="crop", leave=False)
+
+    def step(s, item):
+        x, ids = item
+        for i, (text, _) in zip(ids, decode(next(iter(s.run(x).values())), charset)):
+            texts[i] = text
+        bar.update(len(ids))
+
+    _on_shards(t, nb, shards, step)
+    bar.close()
+    r = _rec_result(texts, labels, oov, case_insensitive)
+    r["target"] = t.describe()
+    return r
+
+
+def eval_rec_inference(model_dir: str, reader, charset, height: int = 32, min_width: int = 320,
+                       case_insensitive: bool = False) -> dict:
+    from .ocr.rec import batches, decode
+    from .parity import paddle_inference
+
+    items, labels, oov = _rec_items(reader, charset)
+    data = list(batches(items, height, min_width))
+    if not data:
+        raise LiteError(f"{reader.name}: no crops to evaluate")
+    outs = paddle_inference(model_dir, [[x] for x, _ in data], ir_optim=True)
+    texts: list = [""] * len(items)
+    for (_, ids), o in zip(data, outs):
+        for i, (text, _) in zip(ids, decode(next(iter(o.values())), charset)):
+            texts[i] = text
+    return _rec_result(texts, labels, oov, case_insensitive)

@@ -16,6 +16,8 @@ command -v unshare >/dev/null || need_apt+=(util-linux)
 command -v ssh >/dev/null || need_apt+=(openssh-client)
 [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 command -v adb >/dev/null || need_apt+=(adb)
+# CJK and Hangul glyphs for the synthetic words of the Chinese, Japanese and Korean recognizers
+[ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need_apt+=(fonts-wqy-zenhei)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -7,7 +7,19 @@ import sys
 from lite.errors import LiteError
 
 
-QUANT_TASKS = {"cls": ("cls", "cls_quant.yaml"), "det_mobile": ("det", "det_mobile_quant.yaml")}
+QUANT_TASKS = {"cls": ("cls", "cls_quant.yaml"), "det_mobile": ("det", "det_mobile_quant.yaml"),
+               "rec": ("rec", "rec_quant.yaml")}
+# recognizers with a recipe of their own; any other uses rec_quant.yaml
+REC_RECIPES = {"en_number_mobile_v2.0_rec": "rec_en_number_quant.yaml", "japan_mobile_v2.0_rec": "rec_japan_quant.yaml",
+               "ch_PP-OCRv4_rec": "rec_ppocrv4_quant.yaml"}
+
+
+def _default_recipe(task: str, model: str | None) -> str:
+    if task == "rec" and model:
+        from .model_source import model_name
+
+        return REC_RECIPES.get(model_name(model), "rec_quant.yaml")
+    return QUANT_TASKS[task][1]
 
 
 def cmd_quant(args):
@@ -16,8 +28,8 @@ def cmd_quant(args):
 
     if args.task not in QUANT_TASKS:
         raise LiteError(f"slim quant {args.task}: not in this version; quantize one of {', '.join(QUANT_TASKS)}")
-    task, default = QUANT_TASKS[args.task]
-    recipe = load_quant_recipe(args.recipe, default)
+    task = QUANT_TASKS[args.task][0]
+    recipe = load_quant_recipe(args.recipe, _default_recipe(args.task, args.model))
     if recipe.task != task:
         raise LiteError(f"{args.recipe}: a {recipe.task} recipe; `slim quant {args.task}` needs task: {task}")
     r = run(recipe, model=args.model, data=args.data, out=args.out)

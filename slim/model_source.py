@@ -26,6 +26,9 @@ def export_inference(net, out_dir: Path, input_shape: list) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     spec = [paddle.static.InputSpec(shape=input_shape, dtype="float32", name="x")]
     paddle.jit.save(paddle.jit.to_static(net, input_spec=spec, full_graph=True), str(out_dir / "inference"))
+    from .program_fold import fold_bias_reshapes
+
+    fold_bias_reshapes(out_dir)
     return out_dir
 
 
@@ -94,3 +97,66 @@ def load_det(model: str) -> tuple[str, object]:
     load_weights(net, p, what, src)
     net.eval()
     return name, net
+
+
+def load_rec(model: str) -> tuple[str, object]:
+    """(name, CRNN network with `model`'s weights): a zoo name, an inference
+    dir, an ONNX export or a trained `.pdparams` of a v2.0 CRNN recognizer.
+    Class count and LSTM width come from the weights; an ONNX export's hard-
+    sigmoid slope from its graph."""
+    from .nets.rec_crnn import CRNN, shape_of
+    from .nets.weights import load_weights, read_weights
+
+    name, p = _local(model, "rec")
+    src = read_weights(p)
+    what = "a v2.0 CRNN recognizer (MobileNetV3 small x0.5 + BiLSTM + CTC)"
+    slope = 0.2
+    try:
+        if isinstance(src, dict):
+            hh = src.get("neck.encoder.lstm.0.cell_fw.weight_hh", src.get("neck.encoder.lstm.weight_hh_l0"))
+            n_classes, hidden = int(src["head.fc.bias"].shape[0]), int(hh.shape[1])
+        else:
+            n_classes, hidden = shape_of([a.shape for _, a in src])
+            if p.suffix == ".onnx":
+                from .nets.onnx_weights import float_attrs
+
+                slope = next((a["alpha"] for a in float_attrs(p, "HardSigmoid") if "alpha" in a), 0.2)
+            else:
+                from .nets.weights import inference_attr
+
+                slope = inference_attr(p, "hard_sigmoid", "slope") or 0.2
+    except (KeyError, StopIteration, AttributeError, IndexError):
+        raise LiteError(f"{p}: not {what}: no BiLSTM and CTC head in its weights; "
+                        "PP-OCRv3/v4 recognizers are quantized from their inference model") from None
+    net = CRNN(n_classes, hidden, se_slope=slope)
+    load_weights(net, p, what, src)
+    net.eval()
+    return name, net
+
+
+def model_name(model: str) -> str:
+    """The name a model goes by: a zoo name (aliases resolved) or its folder/file name."""
+    p = Path(model)
+    if not p.exists():
+        from .zoo import ALIASES
+
+        return ALIASES.get(model, model)
+    if p.is_file() and p.stem in ("model", "best_accuracy", "latest", "inference"):
+        return p.parent.name
+    return p.name if p.is_dir() else p.stem
+
+
+def _local(model: str, task: str) -> tuple[str, Path]:
+    """(name, local path) for a zoo name (downloaded once) or a local model."""
+    p = Path(model)
+    if not p.exists():
+        from .zoo import get
+
+        m = get(model)
+        if m.task != task:
+            raise LiteError(f"{m.name} is a {m.task} model; this command needs a {task} model")
+        return resolve(model)
+    if p.is_dir() and (p / "model.onnx").is_file() and not any(p.glob("*.pdmodel")):
+        p = p / "model.onnx"
+    name = p.parent.name if p.is_file() and p.stem in ("model", "best_accuracy", "latest", "inference") else p.stem
+    return name, p

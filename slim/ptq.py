@@ -26,7 +26,8 @@ def calibration_arrays(reader, preprocess, limit: int) -> np.ndarray:
 
 def quant_post_static(model_dir: str | Path, out_dir: str | Path, calib: np.ndarray, algo: str,
                       weight_quantize_type: str = "channel_wise_abs_max", batch_size: int = 16,
-                      skip: list[str] | None = None, round_type: str = "round") -> Path:
+                      skip: list[str] | None = None, round_type: str = "round",
+                      op_types: list[str] | None = None) -> Path:
     """Quantize an inference model with `algo`; writes inference.pdmodel/.pdiparams to out_dir.
     `skip`: weight names whose ops stay float (mixed precision); round_type
     "adaround" learns the weight rounding on the calibration data."""
@@ -59,5 +60,6 @@ def quant_post_static(model_dir: str | Path, out_dir: str | Path, calib: np.ndar
              save_model_filename="inference.pdmodel", save_params_filename="inference.pdiparams",
              data_loader=loader, batch_nums=batches, algo=algo, hist_percent=0.9999,
              weight_quantize_type=weight_quantize_type, onnx_format=False, is_full_quantize=False,
-             skip_tensor_list=list(skip) if skip else None, round_type=round_type)
+             skip_tensor_list=list(skip) if skip else None, round_type=round_type,
+             quantizable_op_type=list(op_types or ["conv2d", "depthwise_conv2d", "mul"]))
     return Path(out_dir)

@@ -14,18 +14,19 @@ from lite.paths import shared_dir
 
 from lite.readers import ListReader
 
-TASKS: dict[str, "QuantTask"] = {}
+TASKS: dict[str, type] = {}
 
 
 def register(cls):
-    TASKS[cls.task] = cls()
+    TASKS[cls.task] = cls
     return cls
 
 
 def get_task(task: str) -> "QuantTask":
+    """A fresh adapter per job (rec keeps the model's dictionary and input height)."""
     if task not in TASKS:
         raise LiteError(f"slim quant: no task {task!r}; this version quantizes {', '.join(sorted(TASKS))}")
-    return TASKS[task]
+    return TASKS[task]()
 
 
 @dataclass
@@ -46,6 +47,13 @@ class QuantTask:
 
     def models(self, recipe, model: str | None, work: Path) -> Models:
         raise NotImplementedError
+
+    def bind(self, recipe, models: Models) -> None:
+        """Learn what the data depends on from the model (rec: dictionary, height)."""
+
+    def after_ptq(self, qdir: Path, recipe) -> Path:
+        """A last rewrite of each quantized model before it is compiled."""
+        return qdir
 
     def eval_sets(self, recipe, data: str | None) -> list[ListReader]:
         raise NotImplementedError
@@ -242,3 +250,140 @@ def _det_dir(model: str, work: Path) -> tuple[str, Path]:
         return resolve(model)
     name, net = load_det(model)
     return name, export_inference(net, work / "float", [None, 3, None, None])
+
+
+@dataclass
+class RecSpec:
+    """What reading a recognizer's output needs: its dictionary and input height."""
+    charset: object
+    height: int
+    min_width: int = 320
+
+
+@register
+class RecQuant(QuantTask):
+    """Text recognizers: the v2.0 CRNNs (from any weights form) and newer ones
+    such as PP-OCRv4 rec (from their inference model; PTQ is static, so no
+    dygraph network is needed; QAT, which needs one, is then skipped). Word
+    accuracy on synthetic words over the model's own alphabet plus the real
+    crops in its language; crops are padded as predict_rec pads them."""
+    task, metric, unit = "rec", "accuracy", "words"
+
+    def __init__(self):
+        self.spec: RecSpec | None = None
+
+    def models(self, recipe, model, work):
+        name, d = _rec_dir(model or recipe.model, work)
+        return Models(name, d, d)
+
+    def bind(self, recipe, models):
+        from lite.ocr.rec import charset_for
+        from lite.parity import paddle_inference
+
+        from .nets.weights import inference_input_shape
+        from .zoo import MODELS
+
+        shape = inference_input_shape(models.baseline)
+        height = shape[2] if len(shape) == 4 and shape[2] > 0 else 32
+        out = next(iter(paddle_inference(str(models.baseline), [[np.zeros((1, 3, height, 320), np.float32)]],
+                                         ir_optim=True)[0].values()))
+        dict_file = recipe.dictionary or getattr(MODELS.get(models.name), "dictionary", None)
+        if not dict_file:
+            raise LiteError(f"{models.name}: which dictionary does it use? Set `dictionary:` in the recipe "
+                            "(a PaddleOCR dictionary file)")
+        self.spec = RecSpec(charset_for(dict_file, int(out.shape[-1]), models.name), height)
+
+    def eval_sets(self, recipe, data):
+        from lite.readers import read_label_file
+
+        from .data import rec_data
+
+        if data:
+            return [read_label_file(data, "user-data")]
+        sets = [rec_data.synthetic(recipe.gate.eval_synthetic, "eval", self.spec.charset, self.spec.height)]
+        real = rec_data.real_crops(shared_dir(), self.spec.charset)
+        if real is not None:
+            sets.append(real)
+        return sets
+
+    def gate_value(self, per_set, sets):
+        return sum(per_set[s.name] * len(s) for s in sets) / sum(len(s) for s in sets)
+
+    def rank_set(self, sets):
+        return ListReader("+".join(s.name for s in sets), [it for s in sets for it in s])
+
+    def calibration(self, n):
+        from lite.ocr.rec import preprocess
+
+        from .data import rec_data
+        from .ptq import calibration_arrays
+
+        s = self.spec
+        return calibration_arrays(rec_data.synthetic(n, "calib", s.charset, s.height, s.min_width),
+                                  lambda img: preprocess(img, s.height, s.min_width), n)
+
+    def sensitivity_set(self, n):
+        from .data import rec_data
+
+        return rec_data.synthetic(n, "sens", self.spec.charset, self.spec.height)
+
+    def _subset(self, reader, recipe):
+        k = recipe.gate.nb_subset
+        if not k or len(reader) <= k:
+            return reader
+        step = len(reader) / k  # evenly spread, the same crops for every model
+        return ListReader(reader.name, [reader.items[int(i * step)] for i in range(k)])
+
+    def score_nb(self, nb, reader, recipe, target, desc):
+        from lite.evaluate import eval_rec_nb
+
+        s = self.spec
+        return eval_rec_nb(nb, self._subset(reader, recipe), s.charset, s.height, s.min_width, target=target,
+                           cpu=recipe.gate.cpu if target.endswith("-emu") else "generic",
+                           case_insensitive=recipe.gate.case_insensitive, desc=desc)["value"]
+
+    def score_inference(self, model_dir, reader, recipe):
+        from lite.evaluate import eval_rec_inference
+
+        s = self.spec
+        return eval_rec_inference(model_dir, reader, s.charset, s.height, s.min_width,
+                                  case_insensitive=recipe.gate.case_insensitive)["value"]
+
+    def bench_shapes(self, recipe):
+        return {"x": tuple(recipe.gate.bench_shape or (1, 3, self.spec.height, self.spec.min_width))}
+
+    def report_extra(self, recipe):
+        s = self.spec
+        return {"rec": {"dictionary": s.charset.source, "classes": len(s.charset), "use_space": s.charset.use_space,
+                        "height": s.height, "min_width": s.min_width, "rnn_weights": recipe.quant.rnn_weights,
+                        "case_insensitive_gate": recipe.gate.case_insensitive}}
+
+    def after_ptq(self, qdir, recipe):
+        if recipe.quant.rnn_weights != "int8":
+            return qdir
+        from .rnn_weights import int8_rnn_weights
+
+        return int8_rnn_weights(qdir, qdir.parent / (qdir.name + "_rnn8"))
+
+    def qat_setup(self, source):
+        from .model_source import load_rec
+
+        def kl(out, t, F):  # per timestep: the training student gives logits, the eval teacher probabilities
+            import paddle
+
+            return (t * (paddle.log(t + 1e-8) - F.log_softmax(out, axis=2))).sum(axis=2).mean()
+
+        student, teacher = load_rec(str(source))[1], load_rec(str(source))[1]
+        return student, teacher, kl, [None, 3, self.spec.height, None]  # the .nb keeps variable width
+
+
+def _rec_dir(model: str, work: Path) -> tuple[str, Path]:
+    """An inference dir for a rec model: used as is when it is one (any
+    architecture), else the CRNN rebuilt from the weights and exported."""
+    from .model_source import _local, export_inference, load_rec
+
+    name, p = _local(model, "rec")
+    if p.is_dir() and (any(p.glob("*.pdmodel")) or (p / "__model__").is_file()):
+        return name, p
+    _, net = load_rec(str(p))
+    return name, export_inference(net, work / "float", [None, 3, 32, None])

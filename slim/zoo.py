@@ -37,7 +37,7 @@ _REC48 = "resize to height 48 keeping aspect, width <= 320, pad right; (x/255 - 
 def _v2_rec(lang: str, dict_file: str) -> ZooModel:
     base = f"{_V2}/multilingual/{lang}_mobile_v2.0_rec"
     return ZooModel(f"{lang}_mobile_v2.0_rec", "rec", (3, 32, -1), _REC32, f"{base}_infer.tar", f"{base}_train.tar",
-                    dict_file, "CRNN: MobileNetV3 small x0.5, BiLSTM 96, CTC")
+                    dict_file, "CRNN: MobileNetV3 small x0.5, BiLSTM 48, CTC")
 
 
 MODELS = {m.name: m for m in [

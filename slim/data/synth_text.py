@@ -41,9 +41,9 @@ def random_text(rng: np.random.RandomState, min_len=3, max_len=16) -> str:
     return " ".join(words)[:max_len].strip() or "text"
 
 
-def render_line(text: str, rng: np.random.RandomState) -> np.ndarray:
-    """One BGR uint8 crop of `text`, upright."""
-    font = ImageFont.truetype(rng.choice(fonts()), int(rng.randint(18, 44)))
+def render_line(text: str, rng: np.random.RandomState, font_files: tuple[str, ...] | None = None) -> np.ndarray:
+    """One BGR uint8 crop of `text`, upright, in one of `font_files` (default: fonts())."""
+    font = ImageFont.truetype(rng.choice(font_files or fonts()), int(rng.randint(18, 44)))
     left, top, right, bottom = font.getbbox(text)
     w, h = right - left, bottom - top
     pad_x, pad_y = rng.randint(2, 12), rng.randint(2, 10)

@@ -35,26 +35,31 @@ class ConvBNLayer(nn.Layer):
 
 
 class SEModule(nn.Layer):
-    def __init__(self, channels, reduction=4):
+    """Squeeze-excite with PaddleOCR's hard sigmoid (slope 0.2). Some ONNX
+    exports of the v2.0 models (japan rec) carry slope 1/6 instead; the
+    loader reads it from the file so the network computes what the file does."""
+
+    def __init__(self, channels, reduction=4, slope=0.2):
         super().__init__()
+        self.slope = slope
         self.avg_pool = nn.AdaptiveAvgPool2D(1)
         self.conv1 = nn.Conv2D(channels, channels // reduction, 1)
         self.conv2 = nn.Conv2D(channels // reduction, channels, 1)
 
     def forward(self, x):
         s = F.relu(self.conv1(self.avg_pool(x)))
-        return x * F.hardsigmoid(self.conv2(s), slope=0.2, offset=0.5)
+        return x * F.hardsigmoid(self.conv2(s), slope=self.slope, offset=0.5)
 
 
 class ResidualUnit(nn.Layer):
-    def __init__(self, cin, mid, cout, k, stride, use_se, act):
+    def __init__(self, cin, mid, cout, k, stride, use_se, act, se_slope=0.2):
         super().__init__()
         self.if_shortcut = stride == 1 and cin == cout
         self.if_se = use_se
         self.expand_conv = ConvBNLayer(cin, mid, 1, 1, 0, act=act)
         self.bottleneck_conv = ConvBNLayer(mid, mid, k, stride, (k - 1) // 2, groups=mid, act=act)
         if use_se:
-            self.mid_se = SEModule(mid)
+            self.mid_se = SEModule(mid, slope=se_slope)
         self.linear_conv = ConvBNLayer(mid, cout, 1, 1, 0)
 
     def forward(self, x):
@@ -65,30 +70,34 @@ class ResidualUnit(nn.Layer):
         return x + y if self.if_shortcut else y
 
 
-# k, expansion, out, SE, activation, stride (PaddleOCR's "small" table)
+# k, expansion, out, SE, activation, and which entry of `small_stride` is the
+# block's height stride (None: stride 1). PaddleOCR's "small" table; cls uses
+# small_stride (2, 2, 2, 2), the v2.0 recognizers (1, 2, 2, 2).
 SMALL = [
-    (3, 16, 16, True, "relu", (2, 1)),
-    (3, 72, 24, False, "relu", (2, 1)),
-    (3, 88, 24, False, "relu", 1),
-    (5, 96, 40, True, "hardswish", (2, 1)),
-    (5, 240, 40, True, "hardswish", 1),
-    (5, 240, 40, True, "hardswish", 1),
-    (5, 120, 48, True, "hardswish", 1),
-    (5, 144, 48, True, "hardswish", 1),
-    (5, 288, 96, True, "hardswish", (2, 1)),
-    (5, 576, 96, True, "hardswish", 1),
-    (5, 576, 96, True, "hardswish", 1),
+    (3, 16, 16, True, "relu", 0),
+    (3, 72, 24, False, "relu", 1),
+    (3, 88, 24, False, "relu", None),
+    (5, 96, 40, True, "hardswish", 2),
+    (5, 240, 40, True, "hardswish", None),
+    (5, 240, 40, True, "hardswish", None),
+    (5, 120, 48, True, "hardswish", None),
+    (5, 144, 48, True, "hardswish", None),
+    (5, 288, 96, True, "hardswish", 3),
+    (5, 576, 96, True, "hardswish", None),
+    (5, 576, 96, True, "hardswish", None),
 ]
 
 
 class MobileNetV3(nn.Layer):
-    def __init__(self, in_channels=3, scale=0.35):
+    def __init__(self, in_channels=3, scale=0.35, small_stride=(2, 2, 2, 2), se_slope=0.2):
         super().__init__()
         inplanes = make_divisible(16 * scale)
         self.conv1 = ConvBNLayer(in_channels, inplanes, 3, 2, 1, act="hardswish")
         blocks = []
-        for k, exp, c, se, act, s in SMALL:
-            blocks.append(ResidualUnit(inplanes, make_divisible(scale * exp), make_divisible(scale * c), k, s, se, act))
+        for k, exp, c, se, act, h in SMALL:
+            s = 1 if h is None else (small_stride[h], 1)
+            blocks.append(ResidualUnit(inplanes, make_divisible(scale * exp), make_divisible(scale * c), k, s, se, act,
+                                       se_slope))
             inplanes = make_divisible(scale * c)
         self.blocks = nn.Sequential(*blocks)
         self.out_channels = make_divisible(scale * 576)

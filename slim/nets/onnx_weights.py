@@ -49,9 +49,34 @@ def _tensor(buf: bytes) -> tuple[str, np.ndarray]:
     return name, arr.reshape(dims) if dims else arr.reshape(())
 
 
-def onnx_params(path: str | Path) -> list[tuple[str, np.ndarray]]:
-    """Float parameters in the order the graph's Conv/BN/MatMul/Add nodes use them."""
-    path = Path(path)
+def _leaves(name: str, producer: dict, consts: dict, acc: list) -> list:
+    """The weight constants a tensor is computed from (paddle2onnx builds an
+    LSTM's W/R/B by slicing and concatenating Paddle's own weights)."""
+    arr = consts.get(name)
+    if arr is not None and arr.dtype == np.float32 and arr.ndim >= 1 and arr.size > 8:
+        if name not in (a for a, _ in acc):
+            acc.append((name, arr))
+        return acc
+    n = producer.get(name)
+    if n is not None and n["op"] != "Constant":
+        for i in n["in"]:
+            _leaves(i, producer, consts, acc)
+    return acc
+
+
+def _lstm_params(node: dict, producer: dict, consts: dict) -> list:
+    """A bidirectional LSTM's Paddle weights in nn.LSTM's order: per
+    direction weight_ih, weight_hh, bias_ih, bias_hh. W and R come from
+    [fw, bw]; B from [fw_ih, bw_ih, fw_hh, bw_hh] (paddle2onnx's order)."""
+    w, r, b = (_leaves(node["in"][i], producer, consts, []) if i < len(node["in"]) else [] for i in (1, 2, 3))
+    if len(w) != 2 or len(r) != 2 or len(b) != 4:
+        raise LiteError(f"LSTM {node['out'][:1]}: expected Paddle's bidirectional weights "
+                        f"(2 W, 2 R, 4 B), found {len(w)}, {len(r)}, {len(b)}")
+    return [w[0], r[0], b[0], b[2], w[1], r[1], b[1], b[3]]
+
+
+def _read_graph(path: Path) -> tuple[dict, list]:
+    """(constants by name, nodes in order) of an ONNX file."""
     try:
         graph = next(v for f, _, v in _entries(path.read_bytes()) if f == 7)
         consts: dict[str, np.ndarray] = {}
@@ -70,20 +95,47 @@ def onnx_params(path: str | Path) -> list[tuple[str, np.ndarray]]:
                     elif g == 4:
                         node["op"] = w.decode()
                     elif g == 5:  # AttributeProto; Constant keeps its tensor in `t` (5)
+                        attr = None
                         for h, _, x in _entries(w):
                             if h == 5:
                                 node["t"] = _tensor(x)[1]
+                            elif h == 1:
+                                attr = x.decode()
+                            elif h == 2 and attr:
+                                node.setdefault("f", {})[attr] = struct.unpack("<f", x)[0]
                 nodes.append(node)
     except (StopIteration, ValueError, IndexError, UnicodeDecodeError) as e:
         raise LiteError(f"{path}: not a readable ONNX model ({e or 'no graph'}); re-export it with paddle2onnx") from None
     for n in nodes:
         if n["op"] == "Constant" and n["t"] is not None:
             consts[n["out"][0]] = n["t"]
+    return consts, nodes
+
+
+def float_attrs(path: str | Path, op: str) -> list[dict]:
+    """The float attributes of every `op` node, in graph order."""
+    return [n.get("f", {}) for n in _read_graph(Path(path))[1] if n["op"] == op]
+
+
+def onnx_params(path: str | Path) -> list[tuple[str, np.ndarray]]:
+    """Float parameters in the order the graph's Conv/BN/MatMul/Add/LSTM nodes use them."""
+    path = Path(path)
+    consts, nodes = _read_graph(path)
+    producer = {o: n for n in nodes for o in n["out"]}
     out, seen = [], set()
     for n in nodes:
+        if n["op"] == "LSTM":
+            for name, arr in _lstm_params(n, producer, consts):
+                if name not in seen:
+                    seen.add(name)
+                    out.append((name, arr))
+            continue
         for i in PARAM_INPUTS.get(n["op"], ()):
             if i < len(n["in"]):
                 name = n["in"][i]
+                via = producer.get(name)
+                if n["op"] == "Add" and name not in consts and via is not None and via["op"] in ("Reshape", "Unsqueeze"):
+                    name = via["in"][0]  # a conv bias reshaped to [1, C, 1, 1] before its add (SE blocks)
                 arr = consts.get(name)
                 if arr is None or arr.dtype != np.float32 or arr.ndim < 1 or name in seen:
                     continue

@@ -15,7 +15,7 @@ from lite.errors import LiteError
 _SLOTS = {"conv2d": ("Filter", "Bias"), "depthwise_conv2d": ("Filter", "Bias"), "conv2d_transpose": ("Filter",),
           "batch_norm": ("Scale", "Bias", "Mean", "Variance"), "elementwise_add": ("Y",),
           "matmul_v2": ("Y",), "matmul": ("Y",), "mul": ("Y",), "fc": ("W", "Bias"),
-          "reshape2": ("X",)}  # a transposed conv's bias is reshaped to [1, C, 1, 1] before its add
+          "reshape2": ("X",), "rnn": ("WeightList",)}  # a transposed conv's bias is reshaped to [1, C, 1, 1] before its add
 
 
 def inference_params(model_dir: str | Path) -> list[tuple[str, np.ndarray]]:
@@ -38,12 +38,55 @@ def inference_params(model_dir: str | Path) -> list[tuple[str, np.ndarray]]:
                 for slot in _SLOTS.get(op.type, ()):
                     if slot not in op.input_names:
                         continue
-                    for name in op.input(slot):
+                    names = op.input(slot)
+                    if op.type == "rnn":  # all weights, then all biases; nn.LSTM holds w_ih, w_hh, b_ih, b_hh per cell
+                        half = len(names) // 2
+                        names = [n for i in range(0, half, 2) for n in (*names[i:i + 2], *names[half + i:half + i + 2])]
+                    for name in names:
                         var = block.vars.get(name)
                         if var is not None and var.persistable and name not in seen:
                             seen.add(name)
                             out.append((name, np.array(scope.find_var(name).get_tensor())))
             return out
+    finally:
+        paddle.disable_static()
+
+
+def inference_attr(model_dir: str | Path, op_type: str, attr: str):
+    """The first `op_type` op's `attr` in an inference model (None if absent)."""
+    import paddle
+
+    from lite.model_dir import locate
+
+    m = locate(model_dir)
+    paddle.enable_static()
+    try:
+        exe = paddle.static.Executor(paddle.CPUPlace())
+        with paddle.static.scope_guard(paddle.static.Scope()):
+            prog, _, _ = paddle.static.load_inference_model(
+                str(m.model_dir), exe, model_filename=m.model_file.name,
+                params_filename=m.params_file.name if m.params_file else None)
+            op = next((o for o in prog.global_block().ops if o.type == op_type), None)
+            return op.attr(attr) if op is not None and op.has_attr(attr) else None
+    finally:
+        paddle.disable_static()
+
+
+def inference_input_shape(model_dir: str | Path) -> list[int]:
+    """The first feed's declared shape (-1 where free)."""
+    import paddle
+
+    from lite.model_dir import locate
+
+    m = locate(model_dir)
+    paddle.enable_static()
+    try:
+        exe = paddle.static.Executor(paddle.CPUPlace())
+        with paddle.static.scope_guard(paddle.static.Scope()):
+            prog, feeds, _ = paddle.static.load_inference_model(
+                str(m.model_dir), exe, model_filename=m.model_file.name,
+                params_filename=m.params_file.name if m.params_file else None)
+            return list(prog.global_block().var(feeds[0]).shape)
     finally:
         paddle.disable_static()
 
@@ -82,10 +125,23 @@ def load_weights(net, source: str | os.PathLike, what: str = "this network", src
     """Set `net`'s parameters and buffers from `source` (or from `src`, its
     read_weights already in hand); returns how they matched."""
     src = read_weights(source) if src is None else src
-    state = net.state_dict()
+    full = net.state_dict()
+    # nn.LSTM lists each weight twice (`weight_ih_l0` and `0.cell_fw.weight_ih`,
+    # one tensor): match the first name, set both.
+    state, alias = {}, {}
+    for key, t in full.items():
+        first = next((k for k, u in state.items() if u is t), None)
+        if first is None:
+            state[key] = t
+        else:
+            alias[key] = first
     new = {}
     if isinstance(src, dict):
         for key, t in state.items():
+            if key not in src and key in alias.values():  # a checkpoint may hold either name
+                key_src = next((a for a, f in alias.items() if f == key and a in src), None)
+                if key_src is not None:
+                    src = {**src, key: src[key_src]}
             if key not in src:
                 raise LiteError(f"{source}: checkpoint has no parameter `{key}`; it is not a {what} checkpoint")
             if tuple(src[key].shape) != tuple(t.shape):
@@ -109,5 +165,6 @@ def load_weights(net, source: str | os.PathLike, what: str = "this network", src
             raise LiteError(f"{source}: has {len(src)} parameters, {what} needs {len(items)}; "
                             f"`{src[len(items)][0]}` is left over, so it is a different model")
         how = "in forward order"
+    new.update({a: new[f] for a, f in alias.items()})
     net.set_state_dict({k: v.astype(np.float32) for k, v in new.items()})
     return how
