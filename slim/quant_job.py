@@ -128,10 +128,11 @@ def _search(recipe, task, source, work, calib, rank, base_acc) -> list[dict]:
     return candidates
 
 
-def _quantizable_weights(model_dir: Path) -> list[str]:
-    from .nets.weights import inference_params
+def _quantizable_weights(model_dir: Path, op_types: list[str]) -> list[str]:
+    """Weights of the ops PTQ quantizes (conv filters, fc/matmul weights), in program order."""
+    from .nets.weights import op_weights
 
-    return [n for n, a in inference_params(model_dir) if a.ndim in (2, 4)]  # conv filters and fc weights
+    return [n for n, op in op_weights(model_dir) if op in op_types]
 
 
 def sensitivity(model_dir: Path, work: Path, calib, algo: str, recipe: QuantRecipe,
@@ -140,10 +141,11 @@ def sensitivity(model_dir: Path, work: Path, calib, algo: str, recipe: QuantReci
     layer quantized, per layer; cached so an interrupted run resumes."""
     task = task or get_task(recipe.task)
     subset = task.sensitivity_set(recipe.mixed.sensitivity_eval)
-    cache = _job_cache(model_dir, "sensitivity", algo, len(calib), len(subset), recipe.quant.weight_quantize_type) \
+    cache = _job_cache(model_dir, "sensitivity", algo, len(calib), len(subset), recipe.quant.weight_quantize_type,
+                       recipe.quant.op_types, recipe.quant.rnn_weights) \
         / "sensitivity.json"
     sens = json.loads(cache.read_text()) if cache.is_file() else {}
-    names = _quantizable_weights(model_dir)
+    names = _quantizable_weights(model_dir, recipe.quant.op_types)
     base = task.score_inference(str(model_dir), subset, recipe) if any(w not in sens for w in names) else None
     a, rounding = parse_algo(algo)
     for i, w in enumerate(tqdm(names, desc=f"per-layer sensitivity ({algo})", unit="layer")):

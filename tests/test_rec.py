@@ -139,3 +139,59 @@ def test_lstm_weights_stored_int8_run_on_arm(en_dir, tmp_path):
     a = next(iter(paddle_inference(str(en_dir), [[x]], True)[0].values()))
     b = next(iter(paddle_inference(str(q), [[x]], True)[0].values()))
     assert (a.argmax(2) == b.argmax(2)).all() and np.abs(a - b).max() < 0.05
+
+
+TINY = """model: en_number_mobile_v2.0_rec
+task: rec
+quant: {algos: [avg], op_types: [depthwise_conv2d], rnn_weights: int8, calib_size: 32}
+mixed: {enabled: true, max_float_layers: 3, sensitivity_eval: 40}
+qat: {enabled: false}
+gate: {max_drop_points: 10.0, eval_synthetic: 40, cpu: cortex-a76}
+"""
+
+
+def test_tiny_quant_rec_falls_back_to_mixed_precision(tmp_path):
+    """Only the depthwise convs int8 (a small, fast search space): plain PTQ
+    loses ~25 points on the ARM .nb, so the job ranks the 11 layers by
+    sensitivity and keeps the most sensitive ones float until the .nb is
+    within budget (the early ReLU blocks' depthwise convs, as the full scan finds)."""
+    import json
+
+    from .test_slim_quant_cls import slim_cli
+
+    need(EN_ONNX)
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(TINY)
+    out = tmp_path / "out"
+    p = slim_cli("quant", "rec", "--recipe", str(recipe), "--model", str(EN_ONNX), "--out", str(out))
+    assert p.returncode == 0, p.stderr[-2000:]
+    r = json.loads((out / "report.json").read_text())
+    assert r["task"] == "rec" and r["model"] == "en_number_mobile_v2.0_rec"
+    assert r["rec"]["dictionary"] == "en_dict.txt" and r["rec"]["classes"] == 97 and r["rec"]["height"] == 32
+    assert r["eval_set"]["parts"] == {"synthetic-eval": 40, "real-crops": 25}
+    plain = r["search"][0]  # so far over budget on Paddle Inference that it never went to the ARM gate
+    assert plain["algo"] == "avg" and r["baseline"]["metric_value_inference"] - plain["accuracy_inference"] > 0.11
+    assert [g["algo"] for g in r["gate"]][-1] == r["slim"]["algo"] and r["gate"][-1]["passed"]
+    s = r["slim"]
+    assert s["method"] == "ptq-mixed" and 1 <= len(s["float_layers"]) <= 3
+    sens = json.loads((out / "sensitivity.json").read_text())
+    assert len(sens) == 11  # the depthwise convs only: what op_types quantizes
+    assert s["float_layers"] == sorted(sens, key=lambda w: -sens[w])[:len(s["float_layers"])]
+    b = r["baseline"]
+    assert b["metric_value"] - s["metric_value"] <= 0.10 + 1e-9
+    assert abs(s["metric_value"] - s["metric_value_inference"]) <= 0.05  # the .nb agrees with Paddle Inference
+    assert abs(b["metric_value"] - b["metric_value_x86"]) < 1e-9
+    assert r["ratios"]["nb_bytes"] < 0.75  # the BiLSTM's weights stored int8
+    assert (out / "sensitivity.png").is_file() and "sensitivity.png" in (out / "report.md").read_text()
+
+
+def test_a_dictionary_that_does_not_fit_is_named(tmp_path):
+    from .test_slim_quant_cls import slim_cli
+
+    need(EN_ONNX)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(TINY + "dictionary: dict/japan_dict.txt\n")
+    p = slim_cli("quant", "rec", "--recipe", str(recipe), "--model", str(EN_ONNX), "--out", str(tmp_path / "o"))
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "dict/japan_dict.txt: 4399 characters, so 4400 or 4401 classes" in p.stderr and "outputs 97" in p.stderr
+    assert not (tmp_path / "o").exists()

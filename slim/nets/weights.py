@@ -52,6 +52,34 @@ def inference_params(model_dir: str | Path) -> list[tuple[str, np.ndarray]]:
         paddle.disable_static()
 
 
+def op_weights(model_dir: str | Path) -> list[tuple[str, str]]:
+    """(weight name, op type) for every persistable 2-D/4-D weight an op reads, in program order."""
+    import paddle
+
+    from lite.model_dir import locate
+
+    m = locate(model_dir)
+    paddle.enable_static()
+    try:
+        exe = paddle.static.Executor(paddle.CPUPlace())
+        with paddle.static.scope_guard(paddle.static.Scope()):
+            prog, _, _ = paddle.static.load_inference_model(
+                str(m.model_dir), exe, model_filename=m.model_file.name,
+                params_filename=m.params_file.name if m.params_file else None)
+            block, out, seen = prog.global_block(), [], set()
+            for op in block.ops:
+                for name in op.input_arg_names:
+                    var = block.vars.get(name)
+                    if var is None or not var.persistable or op.type in ("feed", "fetch") or name in seen:
+                        continue
+                    if len(var.shape) in (2, 4):
+                        seen.add(name)
+                        out.append((name, op.type))
+            return out
+    finally:
+        paddle.disable_static()
+
+
 def inference_attr(model_dir: str | Path, op_type: str, attr: str):
     """The first `op_type` op's `attr` in an inference model (None if absent)."""
     import paddle
