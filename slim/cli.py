@@ -76,6 +76,12 @@ def cmd_bench(args):
         from .recipe import load_prune_recipe
 
         report = run(load_prune_recipe(None), model=args.model, out=args.out or "output/bench_det_mobile")
+    elif args.task == "rec":
+        from .quant_job import run
+        from .recipe import load_quant_recipe
+
+        report = run(load_quant_recipe(None, _default_recipe("rec", args.model)), model=args.model,
+                     out=args.out or "output/bench_rec")
     elif args.task == "det_mobile_prune_quant":
         from .quant_job import run
         from .recipe import load_quant_recipe
@@ -134,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                 ["det_mobile"], "det_mobile_prune.yaml",
                 "eval data: PaddleOCR det label file or ICDAR 2015 folder (imgs/, gt/)")
     p = sub.add_parser("bench", help="run the default job and check the issue's targets on its report")
-    p.add_argument("task", choices=["cls", "det_mobile", "det_mobile_prune_quant"])
+    p.add_argument("task", choices=["cls", "det_mobile", "det_mobile_prune_quant", "rec"])
     p.add_argument("--report", help="check an existing report.json instead of running the job")
     p.add_argument("--model", help="the model the default job starts from (default: the recipe's)")
     p.add_argument("--out", help="where the default run writes (default output/bench_TASK)")

@@ -32,6 +32,15 @@ TARGETS["det-quant"] = [
 ]
 
 
+TARGETS["rec"] = [
+    ("int8 ARM .nb bytes / float", lambda r: round(r["ratios"]["nb_bytes"], 4), 0.3, "issue 6"),
+    ("word accuracy drop on the ARM .nb (points)",
+     lambda r: round(100 * (r["baseline"]["metric_value"] - r["slim"]["metric_value"]), 4), 1.0, "budget"),
+    ("ARM instructions int8/float, Cortex-A76 kernels", lambda r: round(r["ratios"]["instructions"], 4), 0.8,
+     "also reported: generic, Cortex-A53"),
+]
+
+
 def kind(report: dict) -> str:
     """cls and det quantization reports carry a `search`; det pruning reports do not."""
     return report["task"] + ("-quant" if report["task"] == "det" and "search" in report else "")
