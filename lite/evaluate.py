@@ -134,19 +134,20 @@ def _rec_items(reader, charset) -> tuple[list, list[str], dict]:
     return items, labels, oov
 
 
-def _rec_result(texts: list[str], labels: list[str], oov: dict, case_insensitive: bool) -> dict:
+def _rec_result(texts: list[str], labels: list[str], oov: dict, case_insensitive: bool,
+                metric: str = "accuracy") -> dict:
     from .ocr.rec import word_metrics
 
     r = word_metrics(texts, labels)
     r["accuracy_case_insensitive"] = word_metrics(texts, labels, True)["accuracy"]
-    r.update(metric="accuracy", value=r["accuracy_case_insensitive"] if case_insensitive else r["accuracy"],
-             oov_labels=oov["labels"], oov_chars=oov["chars"][:40])
+    value = r["accuracy_case_insensitive"] if case_insensitive and metric == "accuracy" else r[metric]
+    r.update(metric=metric, value=value, oov_labels=oov["labels"], oov_chars=oov["chars"][:40])
     return r
 
 
 def eval_rec_nb(nb: str, reader, charset, height: int = 32, min_width: int = 320, target: str = "arm64-emu",
                 cpu: str = "generic", workers: int = 2, case_insensitive: bool = False,
-                desc: str | None = None) -> dict:
+                desc: str | None = None, metric: str = "accuracy") -> dict:
     """Word accuracy of a rec `.nb`: crops batched by PaddleOCR's padded width,
     the batches spread over `workers` runner processes on emulated targets."""
     from .ocr.rec import batches, decode
@@ -169,13 +170,13 @@ def eval_rec_nb(nb: str, reader, charset, height: int = 32, min_width: int = 320
 
     _on_shards(t, nb, shards, step)
     bar.close()
-    r = _rec_result(texts, labels, oov, case_insensitive)
+    r = _rec_result(texts, labels, oov, case_insensitive, metric)
     r["target"] = t.describe()
     return r
 
 
 def eval_rec_inference(model_dir: str, reader, charset, height: int = 32, min_width: int = 320,
-                       case_insensitive: bool = False) -> dict:
+                       case_insensitive: bool = False, metric: str = "accuracy") -> dict:
     from .ocr.rec import batches, decode
     from .parity import paddle_inference
 
@@ -188,4 +189,4 @@ def eval_rec_inference(model_dir: str, reader, charset, height: int = 32, min_wi
     for (_, ids), o in zip(data, outs):
         for i, (text, _) in zip(ids, decode(next(iter(o.values())), charset)):
             texts[i] = text
-    return _rec_result(texts, labels, oov, case_insensitive)
+    return _rec_result(texts, labels, oov, case_insensitive, metric)

@@ -85,6 +85,10 @@ class QuantTask:
         """(student, teacher, loss(student_out, teacher_out, F), input_shape) for QAT."""
         raise NotImplementedError
 
+    def report_extra(self, recipe) -> dict:
+        """Task-specific facts for report.json."""
+        return {}
+
 
 @register
 class ClsQuant(QuantTask):
@@ -278,6 +282,9 @@ class RecQuant(QuantTask):
 
     def bind(self, recipe, models):
         from lite.ocr.rec import charset_for
+
+        if recipe.gate.metric:
+            self.metric = recipe.gate.metric
         from lite.parity import paddle_inference
 
         from .nets.weights import inference_input_shape
@@ -340,14 +347,16 @@ class RecQuant(QuantTask):
         s = self.spec
         return eval_rec_nb(nb, self._subset(reader, recipe), s.charset, s.height, s.min_width, target=target,
                            cpu=recipe.gate.cpu if target.endswith("-emu") else "generic",
-                           case_insensitive=recipe.gate.case_insensitive, desc=desc)["value"]
+                           case_insensitive=recipe.gate.case_insensitive, desc=desc,
+                           metric=recipe.gate.metric or "accuracy")["value"]
 
     def score_inference(self, model_dir, reader, recipe):
         from lite.evaluate import eval_rec_inference
 
         s = self.spec
         return eval_rec_inference(model_dir, reader, s.charset, s.height, s.min_width,
-                                  case_insensitive=recipe.gate.case_insensitive)["value"]
+                                  case_insensitive=recipe.gate.case_insensitive,
+                                  metric=recipe.gate.metric or "accuracy")["value"]
 
     def bench_shapes(self, recipe):
         return {"x": tuple(recipe.gate.bench_shape or (1, 3, self.spec.height, self.spec.min_width))}

@@ -54,6 +54,7 @@ class GateConfig:
     nb_subset: int = 0            # > 0: the ARM .nb is scored on this many crops per eval set (slow models)
     also_cpus: list = field(default_factory=list)    # more emulated CPUs to count instructions on
     case_insensitive: bool = False  # rec: gate on case-folded word accuracy
+    metric: str = ""              # rec: accuracy (default) or norm_edit_dis
 
 
 @dataclass
@@ -173,6 +174,8 @@ def load_quant_recipe(path: str | Path | None, default_name: str = "cls_quant.ya
     if bad:
         raise LiteError(f"{path}: `quant.algos`: unknown algorithm {bad[0]!r}; use {', '.join(sorted(ALGOS))}, "
                         "optionally with +adaround (e.g. hist+adaround)")
+    if r.gate.metric not in ("", "accuracy", "norm_edit_dis") or r.gate.metric and r.task != "rec":
+        raise LiteError(f"{path}: `gate.metric`: {r.gate.metric!r} is not a rec metric; use accuracy or norm_edit_dis")
     if not r.quant.algos:
         raise LiteError(f"{path}: `quant.algos` is empty; list at least one calibration algorithm")
     return r

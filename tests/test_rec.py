@@ -195,3 +195,20 @@ def test_a_dictionary_that_does_not_fit_is_named(tmp_path):
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert "dict/japan_dict.txt: 4399 characters, so 4400 or 4401 classes" in p.stderr and "outputs 97" in p.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_synthetic_words_follow_the_alphabet_and_splits_are_disjoint():
+    from slim.data.rec_data import synthetic
+
+    ja = charset_for("dict/japan_dict.txt", 4400)
+    words = [t for _, t in synthetic(40, "eval", ja).items]
+    kana = sum(0x3041 <= ord(c) <= 0x30FA for w in words for c in w) / sum(len(w) for w in words)
+    assert 0.4 < kana < 0.8 and all(c in ja.index for w in words for c in w)
+    ch = charset_for("ppocr_keys_v1.txt", 6625)
+    ch_words = [t for _, t in synthetic(40, "eval", ch, 48).items]
+    assert not any(0x3041 <= ord(c) <= 0x30FA for w in ch_words for c in w)  # its few kana are not drawn
+    en = charset_for("en_dict.txt", 97)
+    ev, ca = synthetic(60, "eval", en), synthetic(60, "calib", en)
+    assert not {t for _, t in ev.items} & {t for _, t in ca.items}
+    assert [t for _, t in synthetic(60, "eval", en).items] == [t for _, t in ev.items]  # fixed seed
+    assert all(img.shape[1] <= 10 * img.shape[0] + 1 for img, _ in ev.items)  # all fit the 320 default width

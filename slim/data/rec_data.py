@@ -67,7 +67,15 @@ def _text(rng: np.random.RandomState, alphabet: str, latin: bool, space: bool) -
                 w += rng.choice([c for c in alphabet if not c.isalnum()] or [""])
             words.append(w)
         return " ".join(words)
-    return "".join(rng.choice(list(alphabet)) for _ in range(rng.randint(2, 9)))
+    # CJK: kana carry most of written Japanese, so a Japanese alphabet draws
+    # kana 60 % of the time; the ideographs come from the first 3,000 of the
+    # dictionary (ppocr_keys_v1 lists them roughly by corpus frequency), as
+    # uniformly drawn rare ideographs are unreadable even to the float model.
+    kana = [c for c in alphabet if 0x3041 <= ord(c) <= 0x30FA]
+    kana = kana if len(kana) >= 100 else []  # ppocr_keys_v1 has a few kana; it is not a Japanese alphabet
+    ideo = [c for c in alphabet if ord(c) >= 0x3400 and c not in kana][:3000] or list(alphabet)
+    n = rng.randint(2, 9)
+    return "".join(rng.choice(kana) if kana and rng.rand() < 0.6 else rng.choice(ideo) for _ in range(n))
 
 
 def synthetic(n: int, split: str, charset: Charset, height: int = 32, min_width: int = 320) -> ListReader:
