@@ -212,3 +212,27 @@ def test_synthetic_words_follow_the_alphabet_and_splits_are_disjoint():
     assert not {t for _, t in ev.items} & {t for _, t in ca.items}
     assert [t for _, t in synthetic(60, "eval", en).items] == [t for _, t in ev.items]  # fixed seed
     assert all(img.shape[1] <= 10 * img.shape[0] + 1 for img, _ in ev.items)  # all fit the 320 default width
+
+
+def test_x86_rec_eval_survives_width_changes(tmp_path):
+    """paddlelite 2.13rc0's x86 runtime gives wrong outputs (then a double free)
+    when one session sees a second input width on PP-OCRv4 rec; lite eval
+    opens one session per width, so the x86 .nb scores what Paddle Inference does."""
+    from pathlib import Path
+
+    from lite.evaluate import eval_rec_inference, eval_rec_nb
+    from lite.opt import opt
+    from lite.readers import ListReader
+    from slim.data.rec_data import real_crops, synthetic
+
+    model = need(SHARED / "models" / "ch_PP-OCRv4_rec" / "inference.pdmodel").parent
+    cs = charset_for("ppocr_keys_v1.txt", 6625)
+    reader = ListReader("mixed-widths", synthetic(12, "eval", cs, 48).items + real_crops(Path(SHARED), cs).items)
+    from lite.ocr.rec import padded_width
+
+    assert len({padded_width(im, 48, 320) for im, _ in reader.items}) >= 2
+    nb = opt(model, target="x86", out=tmp_path / "v4_x86.nb")
+    got = eval_rec_nb(str(nb), reader, cs, 48, target="x86")
+    ref = eval_rec_inference(str(model), reader, cs, 48)
+    assert got["accuracy"] == ref["accuracy"] and got["norm_edit_dis"] == pytest.approx(ref["norm_edit_dis"])
+    assert ref["accuracy"] > 0.5
