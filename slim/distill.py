@@ -62,14 +62,31 @@ def _loss(pred, target, F):
     return bce + dice
 
 
+def distill_loss(pred, target, F):
+    """BCE + dice on the probability map; when both networks have a threshold
+    head (a trained checkpoint), plus L1 on the threshold map, as DB trains it."""
+    loss = _loss(pred[:, :1], target[:, :1], F)
+    if pred.shape[1] > 1 and target.shape[1] > 1:
+        loss = loss + F.l1_loss(pred[:, 1:2], target[:, 1:2])
+    return loss
+
+
 def teacher_maps(teacher, images: np.ndarray, batch: int = 16) -> np.ndarray:
+    """The teacher's probability maps, and its threshold and binary maps when it has that head."""
     import paddle
 
     teacher.eval()
+    head = getattr(teacher, "head", None)
+    if head is not None and getattr(head, "with_thresh", False):
+        head.all_maps = True
     out = []
-    with paddle.no_grad():
-        for i in range(0, len(images), batch):
-            out.append(teacher(paddle.to_tensor(to_input(images[i:i + batch]))).numpy().astype(np.float16))
+    try:
+        with paddle.no_grad():
+            for i in range(0, len(images), batch):
+                out.append(teacher(paddle.to_tensor(to_input(images[i:i + batch]))).numpy().astype(np.float16))
+    finally:
+        if head is not None:
+            head.all_maps = False
     return np.concatenate(out)
 
 
@@ -151,9 +168,9 @@ def distill(student, targets: np.ndarray, images: np.ndarray, steps: int, batch_
             x, t = x[:, :, ::-1], t[..., ::-1]
             lab = lab[..., ::-1] if lab is not None else None
         pred = model(paddle.to_tensor(to_input(np.ascontiguousarray(x))))
-        loss = _loss(pred, paddle.to_tensor(np.ascontiguousarray(t)), F)
+        loss = distill_loss(pred, paddle.to_tensor(np.ascontiguousarray(t)), F)
         if lab is not None and label_weight > 0:
-            loss = loss + label_weight * _loss(pred, paddle.to_tensor(np.ascontiguousarray(lab)[:, None]), F)
+            loss = loss + label_weight * _loss(pred[:, :1], paddle.to_tensor(np.ascontiguousarray(lab)[:, None]), F)
         loss.backward()
         opt.step()
         opt.clear_grad()

@@ -184,3 +184,29 @@ def test_prune_bad_inputs_exit_2(tmp_path):
     p = subprocess.run([sys.executable, "-m", "slim.cli", "prune", "det_mobile", "--model", "ch_ppocr_mobile_v2.0_cls"],
                        capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
     assert p.returncode == 2 and "is a cls model; this command needs a det model" in p.stderr
+
+
+def test_distillation_uses_the_threshold_map_when_both_have_that_head(tmp_path):
+    """A trained checkpoint has DB's threshold head: the teacher then gives
+    probability, threshold and binary maps and the student learns the first
+    two; without that head only the probability map (the ONNX/inference case)."""
+    import paddle
+    import paddle.nn.functional as F
+
+    from slim.distill import _loss, distill, distill_loss, teacher_maps
+    from slim.nets.det_db import DBNet
+
+    paddle.seed(0)
+    teacher, student = DBNet(with_thresh=True), DBNet(with_thresh=True)
+    teacher.eval()
+    images = np.random.RandomState(0).randint(0, 255, (4, 64, 64, 3)).astype(np.uint8)
+    t = teacher_maps(teacher, images)
+    assert t.shape == (4, 3, 64, 64) and not teacher.head.all_maps
+    student.train()
+    pred = student(paddle.to_tensor(np.random.RandomState(1).rand(4, 3, 64, 64).astype(np.float32)))
+    tt = paddle.to_tensor(t.astype(np.float32))
+    full, prob_only = float(distill_loss(pred, tt, F)), float(_loss(pred[:, :1], tt[:, :1], F))
+    assert full == pytest.approx(prob_only + float(F.l1_loss(pred[:, 1:2], tt[:, 1:2])), rel=1e-5)
+    assert teacher_maps(DBNet(with_thresh=False), images).shape == (4, 1, 64, 64)
+    r = distill(student, t, images, steps=2, batch_size=2, lr=1e-3, ckpt_dir=tmp_path / "ckpt")
+    assert r["steps"] == 2 and np.isfinite(r["loss"])
