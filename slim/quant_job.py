@@ -161,7 +161,8 @@ def sensitivity(model_dir: Path, work: Path, calib, algo: str, recipe: QuantReci
 
 
 def _mixed(recipe, task, source, work, calib, rank, base_acc, best_algo, gate: _Gate, tried: list) -> dict | None:
-    sens = sensitivity(source, work, calib, best_algo, recipe, task)
+    # a fast algorithm may rank the layers when the best one is slow (mse on a 4,400-class head)
+    sens = sensitivity(source, work, calib, recipe.mixed.scan_algo or best_algo, recipe, task)
     ranked = sorted(sens, key=lambda w: -sens[w])
     a, rounding = parse_algo(best_algo)
     budget = recipe.gate.max_drop_points / 100.0

@@ -31,6 +31,7 @@ class MixedConfig:
     enabled: bool = True
     max_float_layers: int = 8
     sensitivity_eval: int = 300   # synthetic eval crops scored per layer (Paddle Inference)
+    scan_algo: str = ""           # calibration algorithm of the per-layer scan ("" = the best PTQ one)
 
 
 @dataclass
@@ -176,6 +177,8 @@ def load_quant_recipe(path: str | Path | None, default_name: str = "cls_quant.ya
                         "optionally with +adaround (e.g. hist+adaround)")
     if r.gate.metric not in ("", "accuracy", "norm_edit_dis") or r.gate.metric and r.task != "rec":
         raise LiteError(f"{path}: `gate.metric`: {r.gate.metric!r} is not a rec metric; use accuracy or norm_edit_dis")
+    if r.mixed.scan_algo and parse_algo(r.mixed.scan_algo)[0] not in ALGOS:
+        raise LiteError(f"{path}: `mixed.scan_algo`: unknown algorithm {r.mixed.scan_algo!r}; use {', '.join(sorted(ALGOS))}")
     if not r.quant.algos:
         raise LiteError(f"{path}: `quant.algos` is empty; list at least one calibration algorithm")
     return r
