@@ -77,6 +77,17 @@ def _weights_key(model_dir: Path) -> str:
     return hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
 
 
+def _sets_digest(sets: list) -> str:
+    """The eval data itself (images and labels), so a changed generator or label file is a new key."""
+    h = hashlib.sha256()
+    for s in sets:
+        h.update(s.name.encode())
+        for img, label in s:
+            h.update(np.ascontiguousarray(img).tobytes())
+            h.update(json.dumps(label, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
 def _job_cache(model_dir: Path, *key) -> Path:
     h = hashlib.sha256(_weights_key(model_dir).encode())
     h.update(json.dumps(key).encode())
@@ -225,8 +236,8 @@ def run(recipe: QuantRecipe, model: str | None = None, data: str | None = None,
         name = models.name
         out_dir = Path(out or f"output/slim_quant_{name}")
         with atomic_dir(out_dir) as stage, ThreadPoolExecutor(1) as bg:
-            cache = _job_cache(models.baseline, "float-nb", task.task, recipe.gate.target,
-                               recipe.gate.limit_side_len, [(s.name, len(s)) for s in sets]) / "float_nb.json"
+            cache = _job_cache(models.baseline, "float-nb", task.task, task.metric, recipe.gate.target,
+                               recipe.gate.limit_side_len, recipe.gate.nb_subset, _sets_digest(sets)) / "float_nb.json"
             base_future = bg.submit(_float_baseline, models.baseline, name, stage, gate, rank, cache)
             base_acc = task.score_inference(str(models.baseline), rank, recipe)
             _log(f"float {name}: {task.metric} {base_acc:.4f} on {len(rank)} {task.unit} (Paddle Inference)")
