@@ -71,18 +71,7 @@ def load_det(model: str) -> tuple[str, object]:
     from .nets.det_db import DBNet, widths_from_list, widths_of
     from .nets.weights import load_weights, read_weights
 
-    p = Path(model)
-    if not p.exists():
-        from .zoo import get
-
-        m = get(model)
-        if m.task != "det":
-            raise LiteError(f"{m.name} is a {m.task} model; this command needs a det model")
-        name, p = resolve(model)
-    else:
-        if p.is_dir() and (p / "model.onnx").is_file() and not any(p.glob("*.pdmodel")):
-            p = p / "model.onnx"
-        name = p.parent.name if p.is_file() and p.stem in ("model", "best_accuracy", "latest") else p.stem
+    name, p = _local(model, "det")
     src = read_weights(p)
     what = "the DB detector (MobileNetV3 large + DBFPN)"
     try:
@@ -158,5 +147,4 @@ def _local(model: str, task: str) -> tuple[str, Path]:
         return resolve(model)
     if p.is_dir() and (p / "model.onnx").is_file() and not any(p.glob("*.pdmodel")):
         p = p / "model.onnx"
-    name = p.parent.name if p.is_file() and p.stem in ("model", "best_accuracy", "latest", "inference") else p.stem
-    return name, p
+    return model_name(model), p  # a folder keeps its whole name (`..._v2.0_rec`, not its "stem")

@@ -7,48 +7,35 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lite.model_dir import locate
-
 
 def fold_bias_reshapes(model_dir: str | Path) -> int:
     """Rewrite the inference model in `model_dir` in place; returns how many reshapes were folded."""
-    import paddle
+    from .static_program import open_inference_model
 
-    m = locate(model_dir)
-    paddle.enable_static()
-    try:
-        exe = paddle.static.Executor(paddle.CPUPlace())
-        with paddle.static.scope_guard(paddle.static.Scope()):
-            prog, feeds, fetches = paddle.static.load_inference_model(
-                str(m.model_dir), exe, model_filename=m.model_file.name,
-                params_filename=m.params_file.name if m.params_file else None)
-            block = prog.global_block()
-            users: dict[str, list] = {}
-            for op in block.ops:
-                for name in op.input_arg_names:
-                    users.setdefault(name, []).append(op)
-            folded = 0
-            for op in list(block.ops):
-                if op.type != "reshape2":
-                    continue
-                src, out = op.input("X")[0], op.output("Out")[0]
-                var = block.vars.get(src)
-                use = users.get(out, [])
-                if var is None or not var.persistable or len(var.shape) != 1 or len(use) != 1:
-                    continue
-                add = use[0]
-                shape = list(op.attr("shape"))
-                if add.type != "elementwise_add" or add.input("Y") != [out] or len(shape) != 4 \
-                        or shape[1] != var.shape[0] or any(d != 1 for i, d in enumerate(shape) if i != 1):
-                    continue
-                add.desc.set_input("Y", [src])
-                add.desc._set_attr("axis", 1)
-                block._remove_op(list(block.ops).index(op))
-                folded += 1
-            if folded:
-                feed_vars = [block.var(n) for n in feeds]
-                prefix = m.model_dir / m.model_file.stem
-                paddle.static.save_inference_model(str(prefix), feed_vars, fetches, exe, program=prog)
-            return folded
-    finally:
-        paddle.disable_static()
+    with open_inference_model(model_dir) as sm:
+        block = sm.block
+        users: dict[str, list] = {}
+        for op in block.ops:
+            for name in op.input_arg_names:
+                users.setdefault(name, []).append(op)
+        folded = 0
+        for op in list(block.ops):
+            if op.type != "reshape2":
+                continue
+            src, out = op.input("X")[0], op.output("Out")[0]
+            var = block.vars.get(src)
+            use = users.get(out, [])
+            if var is None or not var.persistable or len(var.shape) != 1 or len(use) != 1:
+                continue
+            add = use[0]
+            shape = list(op.attr("shape"))
+            if add.type != "elementwise_add" or add.input("Y") != [out] or len(shape) != 4 \
+                    or shape[1] != var.shape[0] or any(d != 1 for i, d in enumerate(shape) if i != 1):
+                continue
+            add.desc.set_input("Y", [src])
+            add.desc._set_attr("axis", 1)
+            block._remove_op(list(block.ops).index(op))
+            folded += 1
+        if folded:
+            sm.save(sm.model_file.parent / sm.model_file.stem)
+        return folded

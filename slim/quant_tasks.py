@@ -90,8 +90,19 @@ class QuantTask:
         return {}
 
 
+class PooledSets:
+    """Crop tasks: every eval set counts by its size, and candidates are
+    ranked on all of them pooled."""
+
+    def gate_value(self, per_set, sets):
+        return sum(per_set[s.name] * len(s) for s in sets) / sum(len(s) for s in sets)
+
+    def rank_set(self, sets):
+        return ListReader("+".join(s.name for s in sets), [it for s in sets for it in s])
+
+
 @register
-class ClsQuant(QuantTask):
+class ClsQuant(PooledSets, QuantTask):
     task, metric, unit = "cls", "accuracy", "crops"
 
     def models(self, recipe, model, work):
@@ -110,12 +121,6 @@ class ClsQuant(QuantTask):
         if real is not None:
             sets.append(real)
         return sets
-
-    def gate_value(self, per_set, sets):
-        return sum(per_set[s.name] * len(s) for s in sets) / sum(len(s) for s in sets)
-
-    def rank_set(self, sets):
-        return ListReader("+".join(s.name for s in sets), [it for s in sets for it in s])
 
     def calibration(self, n):
         from lite.ocr.cls import preprocess
@@ -265,7 +270,7 @@ class RecSpec:
 
 
 @register
-class RecQuant(QuantTask):
+class RecQuant(PooledSets, QuantTask):
     """Text recognizers: the v2.0 CRNNs (from any weights form) and newer ones
     such as PP-OCRv4 rec (from their inference model; PTQ is static, so no
     dygraph network is needed; QAT, which needs one, is then skipped). Word
@@ -312,12 +317,6 @@ class RecQuant(QuantTask):
         if real is not None:
             sets.append(real)
         return sets
-
-    def gate_value(self, per_set, sets):
-        return sum(per_set[s.name] * len(s) for s in sets) / sum(len(s) for s in sets)
-
-    def rank_set(self, sets):
-        return ListReader("+".join(s.name for s in sets), [it for s in sets for it in s])
 
     def calibration(self, n):
         from lite.ocr.rec import preprocess

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from lite.model_dir import locate
 
 
 def quantize_rows(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -35,16 +34,11 @@ def int8_rnn_weights(model_dir: str | Path, out_dir: str | Path) -> Path:
     import paddle
     from paddle.base import core
 
-    m = locate(model_dir)
+    from .static_program import open_inference_model
+
     out_dir = Path(out_dir)
-    paddle.enable_static()
-    exe = paddle.static.Executor(paddle.CPUPlace())
-    scope = paddle.static.Scope()
-    with paddle.static.scope_guard(scope):
-        prog, feeds, fetches = paddle.static.load_inference_model(
-            str(m.model_dir), exe, model_filename=m.model_file.name,
-            params_filename=m.params_file.name if m.params_file else None)
-        block = prog.global_block()
+    with open_inference_model(model_dir) as sm:
+        block, scope = sm.block, sm.scope
         i = 0
         while i < len(block.ops):
             op = block.ops[i]
@@ -81,7 +75,5 @@ def int8_rnn_weights(model_dir: str | Path, out_dir: str | Path) -> Path:
                 if name not in new_names:
                     block._remove_var(name)
             i += 1
-        feed_vars = [block.var(n) for n in feeds]
-        paddle.static.save_inference_model(str(out_dir / "inference"), feed_vars, fetches, exe, program=prog)
-    paddle.disable_static()
+        sm.save(out_dir / "inference")
     return out_dir

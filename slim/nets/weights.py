@@ -19,104 +19,58 @@ _SLOTS = {"conv2d": ("Filter", "Bias"), "depthwise_conv2d": ("Filter", "Bias"), 
 
 
 def inference_params(model_dir: str | Path) -> list[tuple[str, np.ndarray]]:
-    import paddle
+    from ..static_program import open_inference_model
 
-    from lite.model_dir import locate
-
-    m = locate(model_dir)
-    paddle.enable_static()
-    try:
-        exe = paddle.static.Executor(paddle.CPUPlace())
-        scope = paddle.static.Scope()
-        with paddle.static.scope_guard(scope):
-            prog, _, _ = paddle.static.load_inference_model(
-                str(m.model_dir), exe, model_filename=m.model_file.name,
-                params_filename=m.params_file.name if m.params_file else None)
-            block = prog.global_block()
-            out, seen = [], set()
-            for op in block.ops:
-                for slot in _SLOTS.get(op.type, ()):
-                    if slot not in op.input_names:
-                        continue
-                    names = op.input(slot)
-                    if op.type == "rnn":  # all weights, then all biases; nn.LSTM holds w_ih, w_hh, b_ih, b_hh per cell
-                        half = len(names) // 2
-                        names = [n for i in range(0, half, 2) for n in (*names[i:i + 2], *names[half + i:half + i + 2])]
-                    for name in names:
-                        var = block.vars.get(name)
-                        if var is not None and var.persistable and name not in seen:
-                            seen.add(name)
-                            out.append((name, np.array(scope.find_var(name).get_tensor())))
-            return out
-    finally:
-        paddle.disable_static()
+    with open_inference_model(model_dir) as sm:
+        block, out, seen = sm.block, [], set()
+        for op in block.ops:
+            for slot in _SLOTS.get(op.type, ()):
+                if slot not in op.input_names:
+                    continue
+                names = op.input(slot)
+                if op.type == "rnn":  # all weights, then all biases; nn.LSTM holds w_ih, w_hh, b_ih, b_hh per cell
+                    half = len(names) // 2
+                    names = [n for i in range(0, half, 2) for n in (*names[i:i + 2], *names[half + i:half + i + 2])]
+                for name in names:
+                    var = block.vars.get(name)
+                    if var is not None and var.persistable and name not in seen:
+                        seen.add(name)
+                        out.append((name, np.array(sm.scope.find_var(name).get_tensor())))
+        return out
 
 
 def op_weights(model_dir: str | Path) -> list[tuple[str, str]]:
     """(weight name, op type) for every persistable 2-D/4-D weight an op reads, in program order."""
-    import paddle
+    from ..static_program import open_inference_model
 
-    from lite.model_dir import locate
-
-    m = locate(model_dir)
-    paddle.enable_static()
-    try:
-        exe = paddle.static.Executor(paddle.CPUPlace())
-        with paddle.static.scope_guard(paddle.static.Scope()):
-            prog, _, _ = paddle.static.load_inference_model(
-                str(m.model_dir), exe, model_filename=m.model_file.name,
-                params_filename=m.params_file.name if m.params_file else None)
-            block, out, seen = prog.global_block(), [], set()
-            for op in block.ops:
-                for name in op.input_arg_names:
-                    var = block.vars.get(name)
-                    if var is None or not var.persistable or op.type in ("feed", "fetch") or name in seen:
-                        continue
-                    if len(var.shape) in (2, 4):
-                        seen.add(name)
-                        out.append((name, op.type))
-            return out
-    finally:
-        paddle.disable_static()
+    with open_inference_model(model_dir) as sm:
+        block, out, seen = sm.block, [], set()
+        for op in block.ops:
+            for name in op.input_arg_names:
+                var = block.vars.get(name)
+                if var is None or not var.persistable or op.type in ("feed", "fetch") or name in seen:
+                    continue
+                if len(var.shape) in (2, 4):
+                    seen.add(name)
+                    out.append((name, op.type))
+        return out
 
 
 def inference_attr(model_dir: str | Path, op_type: str, attr: str):
     """The first `op_type` op's `attr` in an inference model (None if absent)."""
-    import paddle
+    from ..static_program import open_inference_model
 
-    from lite.model_dir import locate
-
-    m = locate(model_dir)
-    paddle.enable_static()
-    try:
-        exe = paddle.static.Executor(paddle.CPUPlace())
-        with paddle.static.scope_guard(paddle.static.Scope()):
-            prog, _, _ = paddle.static.load_inference_model(
-                str(m.model_dir), exe, model_filename=m.model_file.name,
-                params_filename=m.params_file.name if m.params_file else None)
-            op = next((o for o in prog.global_block().ops if o.type == op_type), None)
-            return op.attr(attr) if op is not None and op.has_attr(attr) else None
-    finally:
-        paddle.disable_static()
+    with open_inference_model(model_dir) as sm:
+        op = next((o for o in sm.block.ops if o.type == op_type), None)
+        return op.attr(attr) if op is not None and op.has_attr(attr) else None
 
 
 def inference_input_shape(model_dir: str | Path) -> list[int]:
     """The first feed's declared shape (-1 where free)."""
-    import paddle
+    from ..static_program import open_inference_model
 
-    from lite.model_dir import locate
-
-    m = locate(model_dir)
-    paddle.enable_static()
-    try:
-        exe = paddle.static.Executor(paddle.CPUPlace())
-        with paddle.static.scope_guard(paddle.static.Scope()):
-            prog, feeds, _ = paddle.static.load_inference_model(
-                str(m.model_dir), exe, model_filename=m.model_file.name,
-                params_filename=m.params_file.name if m.params_file else None)
-            return list(prog.global_block().var(feeds[0]).shape)
-    finally:
-        paddle.disable_static()
+    with open_inference_model(model_dir) as sm:
+        return list(sm.block.var(sm.feeds[0]).shape)
 
 
 def read_weights(source: str | os.PathLike):

@@ -1,0 +1,49 @@
+"""One way to open an inference model as a static program: paddle in static
+mode for the duration (restored even on error), the program, its feeds and
+fetches, and a private scope holding its parameters."""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from lite.model_dir import locate
+
+
+@dataclass
+class StaticModel:
+    prog: object
+    feeds: list
+    fetches: list
+    exe: object
+    scope: object
+    model_file: Path
+
+    @property
+    def block(self):
+        return self.prog.global_block()
+
+    def save(self, path_prefix: str | Path) -> None:
+        """Write the (possibly rewritten) program and the scope's parameters."""
+        import paddle
+
+        feed_vars = [self.block.var(n) for n in self.feeds]
+        paddle.static.save_inference_model(str(path_prefix), feed_vars, self.fetches, self.exe, program=self.prog)
+
+
+@contextlib.contextmanager
+def open_inference_model(model_dir: str | Path):
+    import paddle
+
+    m = locate(model_dir)
+    paddle.enable_static()
+    try:
+        exe = paddle.static.Executor(paddle.CPUPlace())
+        scope = paddle.static.Scope()
+        with paddle.static.scope_guard(scope):
+            prog, feeds, fetches = paddle.static.load_inference_model(
+                str(m.model_dir), exe, model_filename=m.model_file.name,
+                params_filename=m.params_file.name if m.params_file else None)
+            yield StaticModel(prog, feeds, fetches, exe, scope, m.model_file)
+    finally:
+        paddle.disable_static()
