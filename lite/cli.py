@@ -155,6 +155,28 @@ def cmd_eval(args):
         print(f"{args.nb} on {args.target}: {line}")
 
 
+def cmd_ocr(args):
+    from .bundle import open_bundle
+    from .ocr.app import ocr, read_images
+
+    bundle = open_bundle(args.bundle)
+    images = read_images(args.image)
+    records = ocr(images, bundle, target=args.target, cpu=args.cpu, out=args.out, workers=args.workers,
+                  count=args.count, draw=not args.no_draw)
+    if args.json:
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+        return
+    for rec in records:
+        print(f"{rec['image']}: {len(rec['lines'])} lines ({len(rec['det_boxes'])} boxes detected)")
+        for ln in rec["lines"]:
+            box = " ".join(f"{x:.0f},{y:.0f}" for x, y in ln["box"])
+            print(f"  {ln['score']:.3f}  [{box}]  {ln['text']}")
+        if args.count:
+            print("  ARM instructions: " + ", ".join(f"{k} {v:,}" for k, v in rec["instructions"].items()))
+    if args.out:
+        print(f"results: {args.out}/results.json" + ("" if args.no_draw else f", annotated images in {args.out}/"))
+
+
 def cmd_devices(args):
     from .devices import list_devices
 
@@ -273,6 +295,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _targets_arg(p)
     p.set_defaults(fn=cmd_eval)
+
+    p = sub.add_parser("ocr", help="det -> cls -> rec on images with a bundle from `slim bundle`")
+    p.add_argument("image", help="an image file or a folder of images")
+    p.add_argument("--bundle", required=True, help="a bundle dir (manifest.json, det/cls/rec .nb, dictionary)")
+    p.add_argument("--target", default="arm64-emu",
+                   help=f"{TARGET_HELP}, or paddle-inference (the bundle's inference models) (default arm64-emu)")
+    p.add_argument("--cpu", default="generic", help="emulated CPU: generic, cortex-a53, cortex-a76")
+    p.add_argument("--out", default="output/ocr", help="results.json and annotated images (default output/ocr)")
+    p.add_argument("--workers", type=int, default=2, help="emulated targets: runner processes (one per core)")
+    p.add_argument("--count", action="store_true", help="emulated targets: ARM instructions per stage and image")
+    p.add_argument("--no-draw", action="store_true", help="skip the annotated images")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(fn=cmd_ocr)
 
     p = sub.add_parser("devices", help="boards and phones this machine can reach, with their architecture")
     p.add_argument("--no-probe", action="store_true", help="list only; do not connect to ask the architecture")

@@ -49,6 +49,7 @@ class NbInfo:
     outputs: list[str] = field(default_factory=list)
     # declared input dims, -1 where the model takes any size
     input_shapes: dict[str, list[int]] = field(default_factory=dict)
+    output_shapes: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def targets(self) -> list[str]:
@@ -76,6 +77,7 @@ class NbInfo:
             "inputs": self.inputs,
             "input_shapes": self.input_shapes,
             "outputs": self.outputs,
+            "output_shapes": self.output_shapes,
             "params": self.params,
             "ops": [{"type": o.type, "target": o.target, "precision": o.precision} for o in self.ops],
             "op_counts": self.op_summary(),
@@ -136,11 +138,10 @@ def _parse(path: str, data: bytes) -> NbInfo:
             outputs.append((col or 0, _first_arg(op, 1)))
         ops.append(NbOp(optype, target, precision))
     params = _walk_params(data, end)
-    in_names = [n for _, n in sorted(inputs)]
-    dims = _var_dims(blocks[0], set(in_names))
-    return NbInfo(path, len(data), meta_version, opt_version, ops, params,
-                  in_names, [n for _, n in sorted(outputs)],
-                  {n: dims.get(n, []) for n in in_names})
+    in_names, out_names = [n for _, n in sorted(inputs)], [n for _, n in sorted(outputs)]
+    dims = _var_dims(blocks[0], set(in_names) | set(out_names))
+    return NbInfo(path, len(data), meta_version, opt_version, ops, params, in_names, out_names,
+                  {n: dims.get(n, []) for n in in_names}, {n: dims.get(n, []) for n in out_names})
 
 
 def _var_dims(block: flatbuf.Table, names: set[str]) -> dict[str, list[int]]:

@@ -103,6 +103,32 @@ def cmd_bench(args):
     return 0 if all(r["passed"] for r in rows) else 1
 
 
+def cmd_bundle(args):
+    from lite.bundle import open_bundle
+
+    from .bundle import build
+
+    written = build(args.det, args.cls, args.rec, args.rec_dict, args.out,
+                    "" if args.no_float else args.float_out, use_cls=not args.no_cls)
+    for variant, path in written.items():
+        b = open_bundle(path)
+        parts = ", ".join(f"{s} {m['bytes']:,} ({m['precision']})" for s, m in b.manifest["models"].items())
+        print(f"{variant} bundle {path}: {b.nb_bytes:,} bytes of .nb: {parts}")
+    print(f"read images with it: lite ocr IMAGE --bundle {written['slim']}")
+
+
+def cmd_e2e(args):
+    from .e2e_job import run
+
+    r = run(args.slim, args.float, data=args.data, synthetic=args.synthetic, out=args.out, cpu=args.cpu,
+            real=not args.no_real)
+    t = r["total"]
+    print(f"end-to-end F-score {t['slim']['e2e']['fscore']:.4f} (slim) vs {t['float']['e2e']['fscore']:.4f} "
+          f"(float) on {t['images']} images; .nb bytes x{r['ratios']['nb_bytes']:.3f}; ARM instructions per "
+          f"image x{r['ratios']['instructions']:.3f} ({args.cpu}); {r['seconds']} s")
+    print(f"report: {args.out}/report.md")
+
+
 def cmd_zoo(args):
     from .zoo import MODELS
 
@@ -145,6 +171,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", help="the model the default job starts from (default: the recipe's)")
     p.add_argument("--out", help="where the default run writes (default output/bench_TASK)")
     p.set_defaults(fn=cmd_bench)
+    p = sub.add_parser("bundle", help="gather det, cls and rec .nb files, dictionary and manifest into a bundle")
+    for stage in ("det", "cls", "rec"):
+        p.add_argument(f"--{stage}", help=f"a {stage} job's output dir or a {stage} .nb "
+                       f"(default {__import__('slim.bundle').bundle.DEFAULT_JOBS[stage]})")
+    p.add_argument("--rec-dict", help="the rec dictionary (default: the one the rec job used)")
+    p.add_argument("--out", default="output/bundle", help="the slim bundle dir (default output/bundle)")
+    p.add_argument("--float-out", help="the float reference bundle from the same jobs (default OUT_float)")
+    p.add_argument("--no-float", action="store_true", help="write the slim bundle only")
+    p.add_argument("--no-cls", action="store_true", help="a system without the direction classifier")
+    p.set_defaults(fn=cmd_bundle)
+    p = sub.add_parser("e2e", help="the float system against the slim bundle, end to end on labelled images")
+    p.add_argument("--slim", default="output/bundle", help="the slim bundle (default output/bundle)")
+    p.add_argument("--float", default="output/bundle_float", help="the float bundle (default output/bundle_float)")
+    p.add_argument("--data", help="a PaddleOCR det label file or ICDAR 2015 folder (default: synthetic scenes "
+                   "plus the ICDAR 2015 images in ../shared when present)")
+    p.add_argument("--synthetic", type=int, default=60, help="synthetic scenes when --data is not given")
+    p.add_argument("--no-real", action="store_true", help="skip the real ICDAR images")
+    p.add_argument("--cpu", default="cortex-a76", help="emulated CPU whose kernels are counted")
+    p.add_argument("--out", default="output/e2e")
+    p.set_defaults(fn=cmd_e2e)
     p = sub.add_parser("zoo", help="the PaddleOCR models known by name")
     p.add_argument("-v", "--verbose", action="store_true", help="also URLs, preprocessing, dictionary")
     p.set_defaults(fn=cmd_zoo)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -206,11 +205,10 @@ def run(recipe: PruneRecipe, model: str | None = None, data: str | None = None, 
     size = recipe.prune.input_size
     shape = [1, 3, size, size]
     out_dir = Path(out or f"output/slim_prune_{name}")
-    with tempfile.TemporaryDirectory(prefix="slimp.") as work, atomic_dir(out_dir) as stage:
-        work = Path(work)
+    with atomic_dir(out_dir) as stage:
         nbs = {}
         for tag, net in (("float", teacher), ("pruned", student)):
-            d = export_inference(net, (stage if tag == "pruned" else work) / f"inference_{tag}", [None, 3, None, None])
+            d = export_inference(net, stage / f"inference_{tag}", [None, 3, None, None])
             nbs[tag] = {"dir": d, "arm": opt(d, target="arm", out=stage / f"{name}_{tag}_arm.nb"),
                         "x86": opt(d, target="x86", out=stage / f"{name}_{tag}_x86.nb")}
         ref = reference_model()

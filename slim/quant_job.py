@@ -273,11 +273,22 @@ def run(recipe: QuantRecipe, model: str | None = None, data: str | None = None,
     return report
 
 
+def _copy_model(src: Path, dest: Path) -> None:
+    from lite.model_dir import locate
+
+    m = locate(src)
+    dest.mkdir(parents=True)
+    for f in (m.model_file, m.params_file):
+        if f is not None:
+            shutil.copyfile(f, dest / f.name)
+
+
 def _finish(recipe, task, models, stage, sets, rank, base, base_acc, chosen, tried, gate, t0) -> dict:
     name = models.name
     slim_nb = stage / f"{name}_int8_arm.nb"
     shutil.copy(chosen["nb"], slim_nb)
     shutil.copytree(chosen["dir"], stage / "inference_int8")
+    _copy_model(models.baseline, stage / "inference_float")  # `slim bundle` ships it for the Paddle Inference run
     if "sensitivity" in chosen:
         (stage / "sensitivity.json").write_text(json.dumps(chosen["sensitivity"], indent=1))
     shapes = task.bench_shapes(recipe)

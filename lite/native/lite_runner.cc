@@ -11,7 +11,7 @@
 //   runner -> "OK <repeats>\n" then repeats float64 milliseconds
 //   host   -> "QUIT\n"
 //   runner -> "ERROR <message>\n" on any failure (the process stays usable)
-// Around every timed BENCH repeat the runner makes a marker syscall,
+// Around every RUN and every timed BENCH repeat the runner makes a marker syscall,
 // write(-1, buf, MARK_LEN), that fails harmlessly with EBADF; the project's
 // qemu plugin records its instruction counter at each marker.
 #include <chrono>
@@ -143,7 +143,9 @@ int main(int argc, char** argv) {
                       std::to_string(n));
           continue;
         }
+        mark();  // every run is counted too, so a pipeline can charge each stage its own cost
         predictor->Run();
+        mark();
         fprintf(g_out, "OK %zu\n", out_names.size());
         for (size_t i = 0; i < out_names.size(); ++i) write_tensor(*predictor->GetOutput(i));
         fflush(g_out);

@@ -70,6 +70,10 @@ class Session:
     def bench(self, warmup: int = 1, repeats: int = 5) -> BenchResult:
         return BenchResult(self.proc.bench(warmup, repeats))
 
+    def last_run_instructions(self) -> int | None:
+        """Instructions of the latest `run`, where the target counts them."""
+        return None
+
     def close(self) -> None:
         self.proc.close()
 

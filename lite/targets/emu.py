@@ -67,6 +67,13 @@ class EmuSession(Session):
         m = re.findall(r"CPU ARCH: (\S+)", self.proc.stderr_text())
         return m[0] if m else "unknown"
 
+    def last_run_instructions(self) -> int | None:
+        """Guest instructions of the latest `run` (counting sessions only)."""
+        if not self.counts_path:
+            return None
+        marks = _read_marks(self.counts_path)
+        return int(marks[-1] - marks[-2]) if len(marks) >= 2 else None
+
     def bench(self, warmup: int = 1, repeats: int = 5) -> BenchResult:
         times = self.proc.bench(warmup, repeats)
         instr = None
