@@ -59,7 +59,7 @@ class ModelSpec:
 def write_bundle(out: str | Path, models: dict[str, ModelSpec], dictionary: str | Path | None = None,
                  note: str = "") -> Path:
     """Gather the files into `out` (replaced atomically) and write the manifest."""
-    from .ocr.rec import charset_for, read_dict
+    from .ocr.rec import charset_for, dict_file, read_dict
 
     missing = [s for s in REQUIRED if s not in models]
     if missing:
@@ -95,7 +95,7 @@ def write_bundle(out: str | Path, models: dict[str, ModelSpec], dictionary: str 
             if m.inference is not None:
                 entry["inference"] = _copy_inference(m.inference, tmp / "inference" / stage, tmp)
             manifest["models"][stage] = entry
-        shutil.copyfile(dictionary, tmp / DICT_FILE)
+        shutil.copyfile(dict_file(dictionary), tmp / DICT_FILE)
         manifest["models"]["rec"].update(
             dictionary={"file": DICT_FILE, "sha256": sha256(tmp / DICT_FILE), "characters": len(chars),
                         "source": Path(dictionary).name},

@@ -9,7 +9,7 @@ from pathlib import Path
 from lite.bundle import ModelSpec, write_bundle
 from lite.errors import LiteError
 from lite.nbfile import read_nb
-from lite.ocr.rec import DICTS
+from lite.ocr.rec import dict_file
 
 # The v2.0 mobile system as this toolchain's default jobs write it. en_number
 # is the v2.0 mobile recognizer with weights here (the v2.0 ch one has none),
@@ -20,13 +20,6 @@ DEFAULT_JOBS = {"det": "output/slim_quant_ch_ppocr_mobile_v2.0_det",
                 "rec": "output/slim_quant_en_number_mobile_v2.0_rec"}
 BUILD = {"det": "slim quant det_mobile --recipe recipes/det_mobile_prune_quant.yaml", "cls": "slim quant cls",
          "rec": "slim quant rec --model en_number_mobile_v2.0_rec"}
-
-
-def _dictionary(name: str) -> Path:
-    for cand in (DICTS / name, DICTS / "dict" / name, *DICTS.rglob(Path(name).name)):
-        if cand.is_file():
-            return cand
-    raise LiteError(f"dictionary {name!r} is not among the shipped PaddleOCR dictionaries; pass --rec-dict FILE")
 
 
 def _one(job: Path, patterns: tuple[str, ...]) -> Path | None:
@@ -97,7 +90,7 @@ def build(det: str | None = None, cls: str | None = None, rec: str | None = None
         if dictionary is None:
             raise LiteError(f"{models['rec'].nb}: which dictionary does this rec model use? pass --rec-dict FILE "
                             "(a PaddleOCR dict, one character per line)")
-        dict_path = Path(dictionary) if Path(dictionary).is_file() else _dictionary(dictionary)
+        dict_path = dict_file(dictionary)
         note = ("v2.0 mobile system: " + ", ".join(f"{s} {m.name} ({m.precision})" for s, m in models.items()))
         written[variant] = write_bundle(dest, models, dict_path, note)
     return written

@@ -42,6 +42,8 @@ def cmd_quant(args):
 
 
 def cmd_prune(args):
+    if args.task == "rec":
+        return _prune_rec(args)
     from .prune_job import run
     from .recipe import load_prune_recipe
 
@@ -56,6 +58,24 @@ def cmd_prune(args):
     if not r["passed"]:
         print(f"error: the pruned .nb lost {r['drop_points']:.2f} hmean points (budget {r['budget_drop_points']}); "
               "raise finetune.steps or prune.flops_keep in the recipe", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _prune_rec(args):
+    from .recipe import load_rec_prune_recipe
+    from .rec_prune_job import run
+
+    r = run(load_rec_prune_recipe(args.recipe), model=args.model, data=args.data, out=args.out)
+    b, s = r["baseline"], r["slim"]
+    print(f"{r['model']}: FLOPs x{r['ratios']['flops']:.3f}, .nb x{r['ratios']['nb_bytes']:.3f}, ARM instructions "
+          f"x{r['ratios']['instructions']:.3f} ({r['cpu']}); word accuracy on the ARM .nb {s['metric_value']:.4f} "
+          f"vs {b['metric_value']:.4f} (drop {r['drop_points']:+.2f} points, budget {r['budget_drop_points']}); "
+          f"{r['seconds']} s")
+    print(f"report: {args.out or 'output/slim_prune_' + r['model']}/report.md")
+    if not r["passed"]:
+        print(f"error: the pruned .nb lost {r['drop_points']:.2f} points of word accuracy (budget "
+              f"{r['budget_drop_points']}); raise prune.flops_keep or finetune.steps in the recipe", file=sys.stderr)
         return 1
     return 0
 
@@ -163,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                 ["cls", "det_mobile", "rec"], "cls_quant.yaml",
                 "eval data: PaddleOCR label file or folder of upright crops")
     _job_parser(sub, "prune", "sensitivity-guided filter pruning + distillation, gated on the ARM .nb", cmd_prune,
-                ["det_mobile"], "det_mobile_prune.yaml",
+                ["det_mobile", "rec"], "det_mobile_prune.yaml or rec_prune.yaml",
                 "eval data: PaddleOCR det label file or ICDAR 2015 folder (imgs/, gt/)")
     p = sub.add_parser("bench", help="run the default job and check the issue's targets on its report")
     p.add_argument("task", choices=["cls", "det_mobile", "det_mobile_prune_quant", "rec"])

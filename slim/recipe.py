@@ -110,15 +110,46 @@ class PruneRecipe:
     eval: DetEvalConfig = field(default_factory=DetEvalConfig)
 
 
+@dataclass
+class RecEvalConfig:
+    synthetic: int = 500          # synthetic eval words (fixed seed); the real crops are added when present
+    max_drop_points: float = 1.0  # word-accuracy drop allowed, measured on the ARM .nb
+    case_insensitive: bool = False
+    target: str = "arm64-emu"
+    cpu: str = "cortex-a76"
+    bench_shape: list = field(default_factory=lambda: [1, 3, 32, 320])
+
+
+@dataclass
+class RecPruneRecipe:
+    model: str = "en_number_mobile_v2.0_rec"
+    task: str = "rec"
+    dictionary: str = ""          # default: the zoo's dictionary for the model
+    prune: PruneConfig = field(default_factory=lambda: PruneConfig(sensitivity_images=200, input_size=320))
+    finetune: FinetuneConfig = field(default_factory=lambda: FinetuneConfig(steps=600, batch_size=32, pool_size=4000))
+    eval: RecEvalConfig = field(default_factory=RecEvalConfig)
+
+
+def load_rec_prune_recipe(path: str | Path | None, default_name: str = "rec_prune.yaml") -> RecPruneRecipe:
+    path = Path(path) if path else RECIPES_DIR / default_name
+    r = _fill(RecPruneRecipe, _read_yaml(path), "", path)
+    _check_prune(r.prune, path)
+    return r
+
+
+def _check_prune(p: PruneConfig, path: Path) -> None:
+    if p.method not in ("fpgm", "l1"):
+        raise LiteError(f"{path}: `prune.method`: unknown pruner {p.method!r}; use fpgm or l1")
+    if not 0 < p.flops_keep < 1:
+        raise LiteError(f"{path}: `prune.flops_keep` must lie between 0 and 1, got {p.flops_keep}")
+    if not p.ratios or any(not 0 < x < 1 for x in p.ratios):
+        raise LiteError(f"{path}: `prune.ratios` must be a non-empty list of numbers between 0 and 1")
+
+
 def load_prune_recipe(path: str | Path | None, default_name: str = "det_mobile_prune.yaml") -> PruneRecipe:
     path = Path(path) if path else RECIPES_DIR / default_name
     r = _fill(PruneRecipe, _read_yaml(path), "", path)
-    if r.prune.method not in ("fpgm", "l1"):
-        raise LiteError(f"{path}: `prune.method`: unknown pruner {r.prune.method!r}; use fpgm or l1")
-    if not 0 < r.prune.flops_keep < 1:
-        raise LiteError(f"{path}: `prune.flops_keep` must lie between 0 and 1, got {r.prune.flops_keep}")
-    if not r.prune.ratios or any(not 0 < x < 1 for x in r.prune.ratios):
-        raise LiteError(f"{path}: `prune.ratios` must be a non-empty list of numbers between 0 and 1")
+    _check_prune(r.prune, path)
     return r
 
 

@@ -41,15 +41,21 @@ class Charset:
         return kept, "".join(c for c in text if c not in self.index)
 
 
+def dict_file(path: str | Path) -> Path:
+    """A dictionary file, or the name of one PaddleOCR ships (`en_dict.txt`, `dict/japan_dict.txt`)."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    for cand in (DICTS / path, DICTS / "dict" / path):
+        if cand.is_file():
+            return cand
+    raise LiteError(f"{path}: no such dictionary; give a PaddleOCR dictionary file (one character per "
+                    f"line) or one of {', '.join(sorted(str(f.relative_to(DICTS)) for f in DICTS.rglob('*.txt')))}")
+
+
 def read_dict(path: str | Path) -> list[str]:
     """One character per line, as PaddleOCR reads it (the newline stripped)."""
-    p = Path(path)
-    if not p.is_file():
-        cand = DICTS / path
-        if not cand.is_file():
-            raise LiteError(f"{path}: no such dictionary; give a PaddleOCR dictionary file (one character per "
-                            f"line) or one of {', '.join(sorted(str(f.relative_to(DICTS)) for f in DICTS.rglob('*.txt')))}")
-        p = cand
+    p = dict_file(path)
     chars = [line.rstrip("\r\n") for line in p.read_text(encoding="utf-8").split("\n")]
     if chars and chars[-1] == "":
         chars.pop()  # a trailing newline, not an empty character

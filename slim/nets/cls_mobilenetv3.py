@@ -39,12 +39,13 @@ class SEModule(nn.Layer):
     exports of the v2.0 models (japan rec) carry slope 1/6 instead; the
     loader reads it from the file so the network computes what the file does."""
 
-    def __init__(self, channels, reduction=4, slope=0.2):
+    def __init__(self, channels, reduction=4, slope=0.2, inner=None):
         super().__init__()
         self.slope = slope
+        inner = inner or channels // reduction  # a pruned network gives its own
         self.avg_pool = nn.AdaptiveAvgPool2D(1)
-        self.conv1 = nn.Conv2D(channels, channels // reduction, 1)
-        self.conv2 = nn.Conv2D(channels // reduction, channels, 1)
+        self.conv1 = nn.Conv2D(channels, inner, 1)
+        self.conv2 = nn.Conv2D(inner, channels, 1)
 
     def forward(self, x):
         s = F.relu(self.conv1(self.avg_pool(x)))
@@ -52,14 +53,14 @@ class SEModule(nn.Layer):
 
 
 class ResidualUnit(nn.Layer):
-    def __init__(self, cin, mid, cout, k, stride, use_se, act, se_slope=0.2):
+    def __init__(self, cin, mid, cout, k, stride, use_se, act, se_slope=0.2, se_inner=None, shortcut=None):
         super().__init__()
-        self.if_shortcut = stride == 1 and cin == cout
+        self.if_shortcut = stride == 1 and cin == cout if shortcut is None else shortcut
         self.if_se = use_se
         self.expand_conv = ConvBNLayer(cin, mid, 1, 1, 0, act=act)
         self.bottleneck_conv = ConvBNLayer(mid, mid, k, stride, (k - 1) // 2, groups=mid, act=act)
         if use_se:
-            self.mid_se = SEModule(mid, slope=se_slope)
+            self.mid_se = SEModule(mid, slope=se_slope, inner=se_inner)
         self.linear_conv = ConvBNLayer(mid, cout, 1, 1, 0)
 
     def forward(self, x):
@@ -89,18 +90,28 @@ SMALL = [
 
 
 class MobileNetV3(nn.Layer):
-    def __init__(self, in_channels=3, scale=0.35, small_stride=(2, 2, 2, 2), se_slope=0.2):
+    """`widths` (from `widths_of`) rebuilds a pruned network: conv1's
+    channels, per block (expand, SE inner, out), conv2's channels; residual
+    connections stay where the unpruned network has them."""
+
+    def __init__(self, in_channels=3, scale=0.35, small_stride=(2, 2, 2, 2), se_slope=0.2, widths=None):
         super().__init__()
         inplanes = make_divisible(16 * scale)
+        full_in = inplanes
+        if widths:
+            inplanes = widths["conv1"]
         self.conv1 = ConvBNLayer(in_channels, inplanes, 3, 2, 1, act="hardswish")
         blocks = []
-        for k, exp, c, se, act, h in SMALL:
+        for i, (k, exp, c, se, act, h) in enumerate(SMALL):
             s = 1 if h is None else (small_stride[h], 1)
-            blocks.append(ResidualUnit(inplanes, make_divisible(scale * exp), make_divisible(scale * c), k, s, se, act,
-                                       se_slope))
-            inplanes = make_divisible(scale * c)
+            mid, out, inner = make_divisible(scale * exp), make_divisible(scale * c), None
+            shortcut = s == 1 and full_in == out
+            if widths:
+                mid, inner, out = widths["blocks"][i]
+            blocks.append(ResidualUnit(inplanes, mid, out, k, s, se, act, se_slope, inner, shortcut))
+            inplanes, full_in = out, make_divisible(scale * c)
         self.blocks = nn.Sequential(*blocks)
-        self.out_channels = make_divisible(scale * 576)
+        self.out_channels = widths["conv2"] if widths else make_divisible(scale * 576)
         self.conv2 = ConvBNLayer(inplanes, self.out_channels, 1, 1, 0, act="hardswish")
         self.pool = nn.MaxPool2D(kernel_size=2, stride=2, padding=0)
 
@@ -131,3 +142,15 @@ class TextClassifier(nn.Layer):
 
     def forward(self, x):
         return self.head(self.backbone(x))
+
+
+def widths_of(shapes: dict) -> dict:
+    """MobileNetV3 `widths` from a (pruned) state dict's shapes, keys under `backbone.`."""
+    blocks = []
+    for i in range(len(SMALL)):
+        pre = f"backbone.blocks.{i}."
+        se = shapes.get(pre + "mid_se.conv1.weight")
+        blocks.append((int(shapes[pre + "expand_conv.conv.weight"][0]), int(se[0]) if se is not None else None,
+                       int(shapes[pre + "linear_conv.conv.weight"][0])))
+    return {"conv1": int(shapes["backbone.conv1.conv.weight"][0]), "blocks": blocks,
+            "conv2": int(shapes["backbone.conv2.conv.weight"][0])}

@@ -62,9 +62,11 @@ class CRNN(nn.Layer):
     """Output [N, W/4, n_classes]: per-timestep CTC probabilities in eval
     mode (index 0 the blank), logits in training mode."""
 
-    def __init__(self, n_classes: int, hidden_size: int = 48, scale: float = 0.5, se_slope: float = 0.2):
+    def __init__(self, n_classes: int, hidden_size: int = 48, scale: float = 0.5, se_slope: float = 0.2,
+                 widths: dict | None = None):
         super().__init__()
-        self.backbone = MobileNetV3(scale=scale, small_stride=REC_STRIDE, se_slope=se_slope)
+        self.backbone = MobileNetV3(scale=scale, small_stride=REC_STRIDE, se_slope=se_slope, widths=widths)
+        self.se_slope = se_slope
         self.neck = SequenceEncoder(self.backbone.out_channels, hidden_size)
         self.head = CTCHead(self.neck.out_channels, n_classes)
         self.n_classes, self.hidden_size = n_classes, hidden_size

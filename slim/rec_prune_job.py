@@ -1,0 +1,238 @@
+"""`slim prune rec`: sensitivity-guided filter pruning of a v2.0 CRNN
+recognizer's MobileNetV3 backbone, fine-tuned by per-timestep KL
+distillation from the unpruned network (no labels), gated on the word
+accuracy of the compiled ARM `.nb`.
+
+The pruning machinery is the detector's (slim/pruning.py: PaddleSlim's
+dygraph pruners, a cached per-unit scan, a FLOPs-targeted plan with channel
+counts kept at multiples of 8); only the network rebuild, the score and
+the distillation loss are the recognizer's.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from lite import paths
+from lite.atomic import atomic_dir
+from lite.errors import LiteError
+
+from .recipe import RecPruneRecipe
+
+SEED = 2024
+
+
+def clean_copy(net):
+    """A fresh CRNN with the pruned network's channel counts and weights."""
+    from .nets.cls_mobilenetv3 import widths_of
+    from .nets.rec_crnn import CRNN
+
+    state = {k: v for k, v in net.state_dict().items() if "_backup" not in k}
+    out = CRNN(net.n_classes, net.hidden_size, se_slope=net.se_slope,
+               widths=widths_of({k: v.shape for k, v in state.items()}))
+    want = {k: list(v.shape) for k, v in out.state_dict().items()}
+    bad = [k for k in want if k not in state or list(state[k].shape) != want[k]]
+    if bad:
+        raise LiteError(f"pruned recognizer does not rebuild: {bad[0]} is "
+                        f"{list(state[bad[0]].shape) if bad[0] in state else 'missing'}, expected {want[bad[0]]}")
+    out.set_state_dict(state)
+    out.eval()
+    return out
+
+
+def net_texts(net, reader, charset, height: int, min_width: int = 320) -> list[str]:
+    """The dygraph network's reading of every crop, batched as predict_rec pads them."""
+    import paddle
+
+    from lite.ocr.rec import batches, decode
+
+    items = [(img, "") for img, _ in reader]
+    texts = [""] * len(items)
+    net.eval()
+    with paddle.no_grad():
+        for x, ids in batches(items, height, min_width, batch_size=64):
+            for i, (t, _) in zip(ids, decode(net(paddle.to_tensor(x)).numpy(), charset)):
+                texts[i] = t
+    return texts
+
+
+def net_accuracy(net, reader, charset, height: int, case_insensitive: bool = False) -> float:
+    from lite.ocr.rec import word_metrics
+
+    labels = [charset.encode(str(t))[0] for _, t in reader]
+    return word_metrics(net_texts(net, reader, charset, height), labels, case_insensitive)["accuracy"]
+
+
+def word_pool(charset, height: int, n: int, width: int = 320) -> np.ndarray:
+    """Unlabeled synthetic words (the calibration split) at one padded width."""
+    from lite.ocr.rec import preprocess
+
+    from .data.rec_data import synthetic
+
+    return np.stack([preprocess(img, height, width) for img, _ in synthetic(n, "calib", charset, height, width)])
+
+
+def distill_rec(student, teacher, pool: np.ndarray, steps: int, batch_size: int, lr: float, ckpt_dir: Path,
+                every: int = 100) -> dict:
+    """KL(teacher || student) per timestep over the pool; BN statistics stay
+    frozen (a synthetic pool must not move them); resumable from checkpoints."""
+    import paddle
+    import paddle.nn.functional as F
+
+    from .distill import _opt_state, _save, latest_checkpoint
+
+    paddle.seed(SEED)
+    sched = paddle.optimizer.lr.CosineAnnealingDecay(lr, T_max=max(1, steps))
+    opt = paddle.optimizer.Adam(sched, parameters=student.parameters())
+    start, ckpt = latest_checkpoint(ckpt_dir)
+    if ckpt is not None:
+        student.set_state_dict(paddle.load(str(ckpt) + ".pdparams"))
+        opt.set_state_dict(_opt_state(student, paddle.load(str(ckpt) + ".pdopt"), False))
+        for _ in range(start):
+            sched.step()
+    teacher.eval()
+    student.train()
+    for layer in student.sublayers():
+        if isinstance(layer, (paddle.nn.BatchNorm, paddle.nn.BatchNorm2D)):
+            layer.eval()
+    losses = []
+    bar = tqdm(range(start, steps), desc="distillation fine-tune", unit="step", initial=start, total=steps)
+    for step in bar:
+        rng = np.random.RandomState(SEED + step)  # the batch depends only on the step: resumable
+        x = paddle.to_tensor(pool[rng.choice(len(pool), min(batch_size, len(pool)), replace=False)])
+        with paddle.no_grad():
+            t = teacher(x)
+        logits = student(x)
+        loss = (t * (paddle.log(t + 1e-8) - F.log_softmax(logits, axis=2))).sum(axis=2).mean()
+        loss.backward()
+        opt.step()
+        opt.clear_grad()
+        sched.step()
+        losses.append(float(loss))
+        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        if (step + 1) % every == 0 or step + 1 == steps:
+            _save(student, opt, step + 1, ckpt_dir)
+    student.eval()
+    return {"steps": steps, "resumed_from": start, "loss": float(np.mean(losses[-20:])) if losses else None}
+
+
+def _job_dir(recipe: RecPruneRecipe, name: str, source: str) -> Path:
+    p = Path(source)
+    src = hashlib.sha256(p.read_bytes()).hexdigest()[:12] if p.is_file() else source
+    key = hashlib.sha256(json.dumps([name, src, asdict(recipe.prune), asdict(recipe.finetune)],
+                                    sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return paths.home() / "prune_rec" / f"{name}-{key}"
+
+
+def run(recipe: RecPruneRecipe, model: str | None = None, data: str | None = None, out: str | None = None) -> dict:
+    from lite.bench import compare
+    from lite.evaluate import eval_rec_nb
+    from lite.ocr.rec import charset_for
+    from lite.opt import opt
+    from lite.readers import read_label_file
+
+    from .data import rec_data
+    from .model_source import export_inference, load_rec
+    from .pruning import Pruner, flops, params, plan_for_flops, sensitivity
+    from .zoo import MODELS
+
+    t0 = time.time()
+    source = model or recipe.model
+    name, teacher = load_rec(source)
+    dict_file = recipe.dictionary or getattr(MODELS.get(name), "dictionary", None)
+    if not dict_file:
+        raise LiteError(f"{name}: which dictionary does it use? Set `dictionary:` in the recipe")
+    charset = charset_for(dict_file, teacher.n_classes, name)
+    height, pc, ft, ev = 32, recipe.prune, recipe.finetune, recipe.eval
+    shape = [1, 3, height, pc.input_size]
+    if data:
+        sets = [read_label_file(data, "user-data")]
+    else:
+        sets = [rec_data.synthetic(ev.synthetic, "eval", charset, height)]
+        real = rec_data.real_crops(paths.shared_dir(), charset)
+        if real is not None:
+            sets.append(real)
+    job = _job_dir(recipe, name, source)
+    job.mkdir(parents=True, exist_ok=True)
+
+    work = copy.deepcopy(teacher)
+    pruner = Pruner(work, shape, pc.method, rebuild=clean_copy)
+    sens_set = rec_data.synthetic(pc.sensitivity_images, "sens", charset, height)
+    sens = sensitivity(pruner, lambda: 100 * net_accuracy(work, sens_set, charset, height), pc.ratios,
+                       job / "sensitivity.json", desc="sensitivity (word accuracy per unit and ratio)")
+    plan = plan_for_flops(pruner, sens, pc.flops_keep, pc.max_ratio, pc.align)
+    pruner.apply(plan.ratios)
+    student = clean_copy(work)
+    pool = word_pool(charset, height, ft.pool_size, pc.input_size)
+    ft_info = distill_rec(student, teacher, pool, ft.steps, ft.batch_size, ft.lr, job / "ckpt", ft.checkpoint_every)
+
+    out_dir = Path(out or f"output/slim_prune_{name}")
+    with atomic_dir(out_dir) as stage:
+        nbs, scores = {}, {}
+        for tag, net in (("float", teacher), ("pruned", student)):
+            d = export_inference(net, stage / f"inference_{tag}", [None, 3, height, None])
+            nbs[tag] = opt(d, target="arm", out=stage / f"{name}_{tag}_arm.nb")
+            scores[tag] = {}
+            for s in sets:
+                r = eval_rec_nb(str(nbs[tag]), s, charset, height, target=ev.target, cpu=ev.cpu,
+                                case_insensitive=ev.case_insensitive, desc=f"{tag} {s.name} on {ev.target}")
+                scores[tag][s.name] = {"accuracy": r["value"], "norm_edit_dis": r["norm_edit_dis"], "size": r["size"]}
+        total = {t: sum(v["accuracy"] * v["size"] for v in scores[t].values()) / sum(v["size"] for v in scores[t].values())
+                 for t in scores}
+        cost = compare(str(nbs["float"]), str(nbs["pruned"]), target=ev.target, repeats=1,
+                       shapes={"x": tuple(ev.bench_shape)}, cpu=ev.cpu)
+        drop = 100 * (total["float"] - total["pruned"])
+        report = {
+            "model": name, "task": "rec", "metric": "accuracy", "source": str(source), "cpu": ev.cpu,
+            "eval_set": {"name": "+".join(s.name for s in sets), "parts": {s.name: len(s) for s in sets},
+                         "unit": "words"},
+            "rec": {"dictionary": charset.source, "classes": len(charset), "use_space": charset.use_space,
+                    "height": height, "min_width": 320},
+            "baseline": {"metric_value": total["float"], "per_set": scores["float"],
+                         "nb_bytes_arm": nbs["float"].stat().st_size,
+                         "instructions_per_run": cost["a"]["instructions_per_run"]},
+            "slim": {"metric_value": total["pruned"], "per_set": scores["pruned"],
+                     "nb_bytes_arm": nbs["pruned"].stat().st_size,
+                     "instructions_per_run": cost["b"]["instructions_per_run"]},
+            "flops": {"float": flops(teacher, shape), "pruned": flops(student, shape)},
+            "params": {"float": params(teacher), "pruned": params(student)},
+            "pruning_plan": plan.to_json(), "finetune": ft_info, "drop_points": drop,
+            "budget_drop_points": ev.max_drop_points, "passed": drop <= ev.max_drop_points,
+            "seconds": round(time.time() - t0, 1)}
+        report["ratios"] = {"flops": report["flops"]["pruned"] / report["flops"]["float"],
+                            "nb_bytes": report["slim"]["nb_bytes_arm"] / report["baseline"]["nb_bytes_arm"],
+                            "instructions": cost["ratio"]}
+        (stage / "sensitivity.json").write_text(json.dumps(sens, indent=1))
+        (stage / "report.json").write_text(json.dumps(report, indent=2))
+        (stage / "report.md").write_text(render(report))
+    return report
+
+
+def render(r: dict) -> str:
+    b, s = r["baseline"], r["slim"]
+    rows = [("word accuracy on the ARM .nb (" + r["eval_set"]["name"] + ")", f"{b['metric_value']:.4f}",
+             f"{s['metric_value']:.4f}", f"{-r['drop_points']:+.2f} pt (budget -{r['budget_drop_points']})"),
+            *[(f"  {k}", f"{b['per_set'][k]['accuracy']:.4f}", f"{s['per_set'][k]['accuracy']:.4f}", "")
+              for k in b["per_set"]],
+            ("FLOPs (backbone convs, 1x3x32x320)", f"{r['flops']['float']:,}", f"{r['flops']['pruned']:,}",
+             f"{r['ratios']['flops']:.3f}"),
+            ("params", f"{r['params']['float']:,}", f"{r['params']['pruned']:,}",
+             f"{r['params']['pruned'] / r['params']['float']:.3f}"),
+            (".nb bytes (ARM)", f"{b['nb_bytes_arm']:,}", f"{s['nb_bytes_arm']:,}", f"{r['ratios']['nb_bytes']:.3f}"),
+            (f"ARM instructions per run ({r['cpu']})", f"{b['instructions_per_run']:,}",
+             f"{s['instructions_per_run']:,}", f"{r['ratios']['instructions']:.3f}")]
+    lines = [f"# slim prune rec: {r['model']}", "", "| | float | pruned | ratio |", "|---|---|---|---|"]
+    lines += [f"| {a} | {x} | {y} | {z} |" for a, x, y, z in rows]
+    lines += ["", "Pruned units (channels kept):", ""]
+    lines += [f"- `{u['unit']}`: {u['keep']} of {u['channels']}" for u in r["pruning_plan"]["units"]
+              if u["keep"] < u["channels"]]
+    lines += ["", f"Distillation: {r['finetune']['steps']} steps, final KL {r['finetune']['loss']}; "
+              f"{'PASS' if r['passed'] else 'FAIL'}; {r['seconds']} s.", ""]
+    return "\n".join(lines)
