@@ -236,3 +236,76 @@ def test_x86_rec_eval_survives_width_changes(tmp_path):
     ref = eval_rec_inference(str(model), reader, cs, 48)
     assert got["accuracy"] == ref["accuracy"] and got["norm_edit_dis"] == pytest.approx(ref["norm_edit_dis"])
     assert ref["accuracy"] > 0.5
+
+
+def test_pruned_crnn_rebuilds_exactly():
+    """PaddleSlim's in-place pruning of the CRNN backbone, then a fresh CRNN
+    with the pruned widths (what is exported): the same outputs, fewer FLOPs,
+    channel counts as planned."""
+    import copy
+
+    import paddle
+
+    from slim.model_source import load_rec
+    from slim.pruning import Pruner, flops
+    from slim.rec_prune_job import clean_copy
+
+    _, net = load_rec(str(need(EN_ONNX)))
+    work = copy.deepcopy(net)
+    pruner = Pruner(work, [1, 3, 32, 320], "fpgm", rebuild=clean_copy)
+    assert "backbone.blocks.9.expand_conv.conv.weight" in pruner.units
+    assert not any(u.startswith("backbone.conv2") for u in pruner.units)  # feeds the LSTM: left whole
+    pruner.apply({"backbone.blocks.9.expand_conv.conv.weight": 0.5, "backbone.blocks.4.expand_conv.conv.weight": 0.6,
+                  "backbone.blocks.1.linear_conv.conv.weight": 0.5})
+    small = clean_copy(work)
+    assert small.backbone.blocks[9].expand_conv.conv.weight.shape[0] == 144
+    assert small.backbone.blocks[4].bottleneck_conv.conv.weight.shape[0] == 48
+    assert small.backbone.blocks[2].expand_conv.conv.weight.shape[1] == 8
+    x = paddle.to_tensor(np.random.RandomState(0).uniform(-1, 1, (2, 3, 32, 320)).astype("float32"))
+    work.eval()
+    assert float((small(x) - work(x)).abs().max()) < 1e-5
+    assert flops(small, [1, 3, 32, 320]) < 0.9 * flops(net, [1, 3, 32, 320])
+
+
+TINY_PRUNE = """
+model: en_number_mobile_v2.0_rec
+task: rec
+prune: {flops_keep: 0.7, ratios: [0.5], sensitivity_images: 30}
+finetune: {steps: 30, batch_size: 16, pool_size: 120, checkpoint_every: 10}
+eval: {max_drop_points: 100.0}
+"""
+
+
+def test_tiny_prune_rec(tmp_path):
+    """`slim prune rec` end to end on a small budget: the plan reaches its
+    FLOPs target with channels at multiples of 8, the pruned ARM .nb is
+    smaller and cheaper, and both .nb files are scored on the user's words."""
+    import json
+
+    import cv2
+
+    from slim.data.rec_data import synthetic
+
+    from .test_slim_quant_cls import slim_cli
+
+    need(EN_ONNX)
+    words = tmp_path / "words"
+    words.mkdir()
+    lines = []
+    for i, (img, text) in enumerate(synthetic(16, "eval", charset_for("en_dict.txt", 97))):
+        cv2.imwrite(str(words / f"w{i}.png"), img)
+        lines.append(f"w{i}.png\t{text}")
+    (words / "label.txt").write_text("\n".join(lines) + "\n")
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(TINY_PRUNE)
+    out = tmp_path / "out"
+    p = slim_cli("prune", "rec", "--recipe", str(recipe), "--model", str(EN_ONNX), "--data",
+                 str(words / "label.txt"), "--out", str(out))
+    assert p.returncode == 0, p.stderr[-2000:]
+    r = json.loads((out / "report.json").read_text())
+    assert r["eval_set"]["parts"] == {"user-data": 16}
+    assert 0.6 < r["ratios"]["flops"] <= 0.7
+    assert all(u["keep"] % 8 == 0 or u["keep"] == u["channels"] for u in r["pruning_plan"]["units"])
+    assert r["ratios"]["nb_bytes"] < 0.95 and r["ratios"]["instructions"] < 0.97
+    assert r["baseline"]["per_set"]["user-data"]["size"] == 16 and r["finetune"]["steps"] == 30
+    assert "FLOPs" in (out / "report.md").read_text() and (out / "inference_pruned").is_dir()
