@@ -123,12 +123,17 @@ def distill_rec(student, teacher, pool: np.ndarray, steps: int, batch_size: int,
     return {"steps": steps, "resumed_from": start, "loss": float(np.mean(losses[-20:])) if losses else None}
 
 
+def _key(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
 def _job_dir(recipe: RecPruneRecipe, name: str, source: str) -> Path:
+    """Cache dir of the sensitivity scan: the model and the scan's own settings
+    only, so a new FLOPs target or fine-tune reuses it."""
     p = Path(source)
     src = hashlib.sha256(p.read_bytes()).hexdigest()[:12] if p.is_file() else source
-    key = hashlib.sha256(json.dumps([name, src, asdict(recipe.prune), asdict(recipe.finetune)],
-                                    sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return paths.home() / "prune_rec" / f"{name}-{key}"
+    pc = recipe.prune
+    return paths.home() / "prune_rec" / f"{name}-{_key(src, pc.method, pc.ratios, pc.sensitivity_images, pc.input_size)}"
 
 
 def run(recipe: RecPruneRecipe, model: str | None = None, data: str | None = None, out: str | None = None) -> dict:
@@ -171,7 +176,8 @@ def run(recipe: RecPruneRecipe, model: str | None = None, data: str | None = Non
     pruner.apply(plan.ratios)
     student = clean_copy(work)
     pool = word_pool(charset, height, ft.pool_size, pc.input_size)
-    ft_info = distill_rec(student, teacher, pool, ft.steps, ft.batch_size, ft.lr, job / "ckpt", ft.checkpoint_every)
+    ckpt = job / f"ckpt-{_key(plan.keep, asdict(ft))}"  # checkpoints belong to one plan and fine-tune
+    ft_info = distill_rec(student, teacher, pool, ft.steps, ft.batch_size, ft.lr, ckpt, ft.checkpoint_every)
 
     out_dir = Path(out or f"output/slim_prune_{name}")
     with atomic_dir(out_dir) as stage:
