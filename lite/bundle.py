@@ -8,13 +8,13 @@ are not counted in the bundle's `.nb` bytes and a phone app ignores them.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import atomic_dir
+from .download import sha256_file as sha256
 from .errors import LiteError
 from .nbfile import read_nb
 
@@ -33,14 +33,6 @@ DEFAULTS = {
     "rec": {"preprocess": {"height": 32, "min_width": 320, "mean": 0.5, "std": 0.5},
             "postprocess": {"algorithm": "CTC", "drop_score": 0.5}},
 }
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass
@@ -70,10 +62,11 @@ def write_bundle(out: str | Path, models: dict[str, ModelSpec], dictionary: str 
     if dictionary is None:
         raise LiteError("the rec model needs its dictionary (a PaddleOCR dict file, one character per line)")
     chars = read_dict(dictionary)
+    infos = {stage: read_nb(m.nb) for stage, m in models.items()}
     for stage, m in models.items():
-        _check_role(stage, m.nb)
+        _check_role(stage, m.nb, infos[stage])
     rec = models["rec"]
-    classes = rec.classes or _output_size(rec.nb)
+    classes = rec.classes or _output_size(infos["rec"])
     use_space = charset_for(dictionary, classes, rec.name).use_space if classes else None
     manifest = {"format": FORMAT, "note": note, "models": {}}
     out = Path(out)
@@ -83,7 +76,7 @@ def write_bundle(out: str | Path, models: dict[str, ModelSpec], dictionary: str 
             if stage not in models:
                 continue
             m = models[stage]
-            info = read_nb(m.nb)
+            info = infos[stage]
             dest = tmp / f"{stage}.nb"
             shutil.copyfile(m.nb, dest)
             total += info.bytes
@@ -109,14 +102,14 @@ def write_bundle(out: str | Path, models: dict[str, ModelSpec], dictionary: str 
 _RANK = {"det": 4, "cls": 2, "rec": 3}
 
 
-def _output_size(nb: Path) -> int | None:
-    shapes = list(read_nb(nb).output_shapes.values())
+def _output_size(info) -> int | None:
+    shapes = list(info.output_shapes.values())
     return shapes[0][-1] if shapes and shapes[0] and shapes[0][-1] > 0 else None
 
 
-def _check_role(stage: str, nb: Path) -> None:
+def _check_role(stage: str, nb: Path, info) -> None:
     """A det .nb given as rec (or any such swap) is caught by its output's rank."""
-    shapes = list(read_nb(nb).output_shapes.values())
+    shapes = list(info.output_shapes.values())
     if shapes and shapes[0] and len(shapes[0]) != _RANK[stage]:
         role = {v: k for k, v in _RANK.items()}.get(len(shapes[0]), "unknown")
         raise LiteError(f"{nb}: its output has rank {len(shapes[0])} (a {role} model), not what a {stage} "
@@ -160,10 +153,9 @@ class Bundle:
         from .ocr.rec import Charset, read_dict
 
         rec = self.manifest["models"]["rec"]
-        chars = read_dict(self.root / rec["dictionary"]["file"])
-        if rec.get("use_space_char") is None:  # model size unknown at bundling: checked at the first run
-            return Charset(chars, True, str(self.root / rec["dictionary"]["file"]))
-        return Charset(chars, bool(rec["use_space_char"]), str(self.root / rec["dictionary"]["file"]))
+        path = self.root / rec["dictionary"]["file"]
+        # model size unknown at bundling (None): a space class is assumed, decode checks it at the first run
+        return Charset(read_dict(path), rec.get("use_space_char") is not False, str(path))
 
     @property
     def nb_bytes(self) -> int:

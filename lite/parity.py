@@ -9,8 +9,8 @@ from .nbfile import read_nb
 from .targets import get_target
 
 
-def paddle_inference(model_dir: str, feeds: list, ir_optim: bool) -> list[dict[str, np.ndarray]]:
-    """Reference outputs from Paddle Inference (imported here, never beside paddlelite)."""
+def create_predictor(model_dir: str, ir_optim: bool):
+    """A one-thread CPU Paddle Inference predictor (paddle imported here, never beside paddlelite)."""
     m = locate(model_dir)
     import paddle.inference as pi
 
@@ -19,7 +19,12 @@ def paddle_inference(model_dir: str, feeds: list, ir_optim: bool) -> list[dict[s
     cfg.switch_ir_optim(ir_optim)
     cfg.disable_glog_info()
     cfg.set_cpu_math_library_num_threads(1)
-    pred = pi.create_predictor(cfg)
+    return pi.create_predictor(cfg)
+
+
+def paddle_inference(model_dir: str, feeds: list, ir_optim: bool) -> list[dict[str, np.ndarray]]:
+    """Reference outputs from Paddle Inference."""
+    pred = create_predictor(model_dir, ir_optim)
     outs = []
     names = pred.get_input_names()
     for feed in feeds:

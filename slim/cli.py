@@ -191,10 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", help="the model the default job starts from (default: the recipe's)")
     p.add_argument("--out", help="where the default run writes (default output/bench_TASK)")
     p.set_defaults(fn=cmd_bench)
+    from .bundle import DEFAULT_JOBS
+
     p = sub.add_parser("bundle", help="gather det, cls and rec .nb files, dictionary and manifest into a bundle")
     for stage in ("det", "cls", "rec"):
-        p.add_argument(f"--{stage}", help=f"a {stage} job's output dir or a {stage} .nb "
-                       f"(default {__import__('slim.bundle').bundle.DEFAULT_JOBS[stage]})")
+        p.add_argument(f"--{stage}", help=f"a {stage} job's output dir or a {stage} .nb (default {DEFAULT_JOBS[stage]})")
     p.add_argument("--rec-dict", help="the rec dictionary (default: the one the rec job used)")
     p.add_argument("--out", default="output/bundle", help="the slim bundle dir (default output/bundle)")
     p.add_argument("--float-out", help="the float reference bundle from the same jobs (default OUT_float)")

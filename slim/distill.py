@@ -149,17 +149,10 @@ def distill(student, targets: np.ndarray, images: np.ndarray, steps: int, batch_
     if world > 1:
         dist.init_parallel_env()
         model = paddle.DataParallel(student)
-    sched = paddle.optimizer.lr.CosineAnnealingDecay(lr, T_max=max(1, steps))
-    opt = paddle.optimizer.Adam(sched, parameters=student.parameters(), weight_decay=0.0)
-    start, ckpt = latest_checkpoint(ckpt_dir)
-    if ckpt is not None:
-        student.set_state_dict(paddle.load(str(ckpt) + ".pdparams"))
-        opt.set_state_dict(_opt_state(student, paddle.load(str(ckpt) + ".pdopt"), False))
+    opt, sched, start = resumable_adam(student, lr, steps, ckpt_dir)
     student.train()
-    losses = []
-    bar = tqdm(range(start, steps), desc="distillation fine-tune", unit="step", initial=start, total=steps,
-               disable=rank > 0)
-    for step in bar:
+
+    def loss_at(step):
         rng = np.random.RandomState(SEED + step)  # the batch depends only on the step: resumable
         idx = rng.choice(len(images), batch_size, replace=False)[rank::world]
         x, t = images[idx], targets[idx].astype(np.float32)
@@ -171,15 +164,46 @@ def distill(student, targets: np.ndarray, images: np.ndarray, steps: int, batch_
         loss = distill_loss(pred, paddle.to_tensor(np.ascontiguousarray(t)), F)
         if lab is not None and label_weight > 0:
             loss = loss + label_weight * _loss(pred[:, :1], paddle.to_tensor(np.ascontiguousarray(lab)[:, None]), F)
+        return loss
+
+    losses = train_steps(student, opt, sched, start, steps, ckpt_dir, every, loss_at, save=rank == 0,
+                         stop_after=stop_after)
+    student.eval()
+    return {"steps": steps, "resumed_from": start, "loss": float(np.mean(losses[-20:])) if losses else None}
+
+
+def resumable_adam(student, lr: float, steps: int, ckpt_dir: Path):
+    """(Adam over a cosine schedule, the step to start from), restored from the
+    latest checkpoint when there is one; the optimizer's state carries the
+    schedule's position, so nothing needs replaying."""
+    import paddle
+
+    sched = paddle.optimizer.lr.CosineAnnealingDecay(lr, T_max=max(1, steps))
+    opt = paddle.optimizer.Adam(sched, parameters=student.parameters(), weight_decay=0.0)
+    start, ckpt = latest_checkpoint(ckpt_dir)
+    if ckpt is not None:
+        student.set_state_dict(paddle.load(str(ckpt) + ".pdparams"))
+        opt.set_state_dict(_opt_state(student, paddle.load(str(ckpt) + ".pdopt"), False))
+    return opt, sched, start
+
+
+def train_steps(student, opt, sched, start: int, steps: int, ckpt_dir: Path, every: int, loss_at,
+                save: bool = True, stop_after: int | None = None) -> list[float]:
+    """Steps `start`..`steps` of `loss_at(step)`, a checkpoint every `every`
+    steps and at the end; `stop_after` ends early as an interruption would."""
+    losses = []
+    bar = tqdm(range(start, steps), desc="distillation fine-tune", unit="step", initial=start, total=steps,
+               disable=not save)
+    for step in bar:
+        loss = loss_at(step)
         loss.backward()
         opt.step()
         opt.clear_grad()
         sched.step()
         losses.append(float(loss))
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-        if rank == 0 and ((step + 1) % every == 0 or step + 1 == steps):
+        if save and ((step + 1) % every == 0 or step + 1 == steps):
             _save(student, opt, step + 1, ckpt_dir)
         if stop_after is not None and step + 1 >= stop_after:
             break
-    student.eval()
-    return {"steps": steps, "resumed_from": start, "loss": float(np.mean(losses[-20:])) if losses else None}
+    return losses

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from lite import paths
-from lite.atomic import atomic_dir
+from lite.atomic import atomic_dir, write_bytes
 from lite.bundle import open_bundle
 from lite.errors import LiteError
 from lite.ocr.app import PADDLE, engines_factory
@@ -65,10 +65,7 @@ def _results(bundle, reader, target: str, cpu: str, label: str) -> list[dict]:
     res = run_many(images, engines_factory(bundle, target, cpu, count=target != PADDLE), bundle.charset(),
                    bundle.params(), workers=2 if target.endswith("-emu") else 1, desc=f"{label} on {target}")
     out = [r.to_json() for r in res]
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out))
-    tmp.replace(cache)
+    write_bytes(cache, json.dumps(out).encode())
     return out
 
 

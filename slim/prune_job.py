@@ -21,7 +21,6 @@ from tqdm import tqdm
 
 from lite.atomic import atomic_dir, atomic_path, write_bytes
 from lite.bench import compare
-from lite.errors import LiteError
 from lite.evaluate import eval_det_inference, eval_det_nb
 from lite.ocr.det import hmean
 from lite.opt import opt
@@ -84,19 +83,9 @@ def clean_copy(net):
     """A fresh DBNet with the pruned network's channel counts and weights (no
     PaddleSlim backup buffers, depthwise groups set by construction)."""
     from .nets.det_db import DBNet, widths_of
+    from .pruning import rebuilt
 
-    state = {k: v for k, v in net.state_dict().items() if "_backup" not in k}
-    out = DBNet(widths_of({k: v.shape for k, v in state.items()}), with_thresh=net.head.with_thresh)
-    # paddle's set_state_dict skips a mismatched tensor with only a warning, which
-    # once left the head's transposed convs randomly initialised: check first
-    want = {k: list(v.shape) for k, v in out.state_dict().items()}
-    bad = [k for k in want if k not in state or list(state[k].shape) != want[k]]
-    if bad:
-        raise LiteError(f"pruned network does not rebuild: {bad[0]} is {list(state[bad[0]].shape) if bad[0] in state else 'missing'}, "
-                        f"expected {want[bad[0]]}")
-    out.set_state_dict(state)
-    out.eval()
-    return out
+    return rebuilt(net, lambda shapes: DBNet(widths_of(shapes), with_thresh=net.head.with_thresh))
 
 
 def reference_model() -> dict | None:

@@ -131,6 +131,23 @@ class Pruner:
             self.restore(plan)
 
 
+def rebuilt(net, make: Callable[[dict], object], what: str = "pruned network"):
+    """A fresh network from `make(shapes)` carrying `net`'s (pruned) weights,
+    without PaddleSlim's backup buffers. paddle's set_state_dict skips a
+    mismatched tensor with only a warning (which once left a head's transposed
+    convs randomly initialised), so every shape is checked first."""
+    state = {k: v for k, v in net.state_dict().items() if "_backup" not in k}
+    out = make({k: v.shape for k, v in state.items()})
+    want = {k: list(v.shape) for k, v in out.state_dict().items()}
+    bad = [k for k in want if k not in state or list(state[k].shape) != want[k]]
+    if bad:
+        raise LiteError(f"{what} does not rebuild: {bad[0]} is {list(state[bad[0]].shape) if bad[0] in state else 'missing'}, "
+                        f"expected {want[bad[0]]}")
+    out.set_state_dict(state)
+    out.eval()
+    return out
+
+
 def sensitivity(pruner: Pruner, score: Callable[[], float], ratios: list[float], cache: Path,
                 desc: str = "sensitivity") -> dict[str, dict[str, float]]:
     """{unit: {ratio: metric drop}}, each unit pruned alone; every result is

@@ -18,7 +18,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from lite import paths
 from lite.atomic import atomic_dir
@@ -33,18 +32,10 @@ def clean_copy(net):
     """A fresh CRNN with the pruned network's channel counts and weights."""
     from .nets.cls_mobilenetv3 import widths_of
     from .nets.rec_crnn import CRNN
+    from .pruning import rebuilt
 
-    state = {k: v for k, v in net.state_dict().items() if "_backup" not in k}
-    out = CRNN(net.n_classes, net.hidden_size, se_slope=net.se_slope,
-               widths=widths_of({k: v.shape for k, v in state.items()}))
-    want = {k: list(v.shape) for k, v in out.state_dict().items()}
-    bad = [k for k in want if k not in state or list(state[k].shape) != want[k]]
-    if bad:
-        raise LiteError(f"pruned recognizer does not rebuild: {bad[0]} is "
-                        f"{list(state[bad[0]].shape) if bad[0] in state else 'missing'}, expected {want[bad[0]]}")
-    out.set_state_dict(state)
-    out.eval()
-    return out
+    return rebuilt(net, lambda shapes: CRNN(net.n_classes, net.hidden_size, se_slope=net.se_slope,
+                                            widths=widths_of(shapes)), "pruned recognizer")
 
 
 def net_texts(net, reader, charset, height: int, min_width: int = 320) -> list[str]:
@@ -86,39 +77,24 @@ def distill_rec(student, teacher, pool: np.ndarray, steps: int, batch_size: int,
     import paddle
     import paddle.nn.functional as F
 
-    from .distill import _opt_state, _save, latest_checkpoint
+    from .distill import resumable_adam, train_steps
 
     paddle.seed(SEED)
-    sched = paddle.optimizer.lr.CosineAnnealingDecay(lr, T_max=max(1, steps))
-    opt = paddle.optimizer.Adam(sched, parameters=student.parameters())
-    start, ckpt = latest_checkpoint(ckpt_dir)
-    if ckpt is not None:
-        student.set_state_dict(paddle.load(str(ckpt) + ".pdparams"))
-        opt.set_state_dict(_opt_state(student, paddle.load(str(ckpt) + ".pdopt"), False))
-        for _ in range(start):
-            sched.step()
+    opt, sched, start = resumable_adam(student, lr, steps, ckpt_dir)
     teacher.eval()
     student.train()
     for layer in student.sublayers():
         if isinstance(layer, (paddle.nn.BatchNorm, paddle.nn.BatchNorm2D)):
             layer.eval()
-    losses = []
-    bar = tqdm(range(start, steps), desc="distillation fine-tune", unit="step", initial=start, total=steps)
-    for step in bar:
+
+    def loss_at(step):
         rng = np.random.RandomState(SEED + step)  # the batch depends only on the step: resumable
         x = paddle.to_tensor(pool[rng.choice(len(pool), min(batch_size, len(pool)), replace=False)])
         with paddle.no_grad():
             t = teacher(x)
-        logits = student(x)
-        loss = (t * (paddle.log(t + 1e-8) - F.log_softmax(logits, axis=2))).sum(axis=2).mean()
-        loss.backward()
-        opt.step()
-        opt.clear_grad()
-        sched.step()
-        losses.append(float(loss))
-        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-        if (step + 1) % every == 0 or step + 1 == steps:
-            _save(student, opt, step + 1, ckpt_dir)
+        return (t * (paddle.log(t + 1e-8) - F.log_softmax(student(x), axis=2))).sum(axis=2).mean()
+
+    losses = train_steps(student, opt, sched, start, steps, ckpt_dir, every, loss_at)
     student.eval()
     return {"steps": steps, "resumed_from": start, "loss": float(np.mean(losses[-20:])) if losses else None}
 

@@ -11,16 +11,15 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", str(Path.home() / ".fonts"))
+from .fonts import cmap, system_fonts
+
 _PREFERRED = ("wqy-zenhei", "NotoSansCJK", "NotoSerifCJK", "DejaVuSans.ttf")
 
 
 @lru_cache(maxsize=1)
 def _font_files() -> tuple[str, ...]:
-    found = []
-    for d in _FONT_DIRS:
-        if Path(d).is_dir():
-            found += [str(p) for ext in ("*.ttf", "*.ttc", "*.otf") for p in Path(d).rglob(ext)]
+    """Installed fonts and matplotlib's DejaVu Sans, CJK ones first."""
+    found = list(system_fonts())
     try:
         import matplotlib
 
@@ -31,22 +30,12 @@ def _font_files() -> tuple[str, ...]:
     return tuple(sorted(found, key=lambda f: (rank[f], f)))
 
 
-def _covers(font_file: str, text: str) -> bool:
-    from fontTools.ttLib import TTCollection, TTFont  # matplotlib depends on fontTools
-
-    try:
-        fonts = TTCollection(font_file).fonts if font_file.endswith(".ttc") else [TTFont(font_file, lazy=True)]
-        cmap = fonts[0].getBestCmap() or {}
-    except Exception:  # an unreadable font file is just skipped
-        return False
-    return all(ord(c) in cmap for c in text if not c.isspace())
-
-
 @lru_cache(maxsize=64)
 def font_for(text: str) -> str | None:
     """The first installed font (CJK ones first) that has every character of `text`."""
     files = _font_files()
-    return next((f for f in files if _covers(f, text)), files[0] if files else None)
+    need = {ord(c) for c in text if not c.isspace()}
+    return next((f for f in files if need <= cmap(f)), files[0] if files else None)
 
 
 def _font(path: str | None, size: int):

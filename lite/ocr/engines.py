@@ -57,19 +57,9 @@ class InferenceEngines:
     here and never beside paddlelite: the `.nb` runners are subprocesses."""
 
     def __init__(self, dirs: dict[str, str | Path], ir_optim: bool = True):
-        from ..model_dir import locate
+        from ..parity import create_predictor
 
-        import paddle.inference as pi
-
-        self.predictors = {}
-        for stage, d in dirs.items():
-            m = locate(str(d))
-            cfg = pi.Config(str(m.model_file), str(m.params_file)) if m.params_file else pi.Config(str(m.model_dir))
-            cfg.disable_gpu()
-            cfg.switch_ir_optim(ir_optim)
-            cfg.disable_glog_info()
-            cfg.set_cpu_math_library_num_threads(1)
-            self.predictors[stage] = pi.create_predictor(cfg)
+        self.predictors = {stage: create_predictor(str(d), ir_optim) for stage, d in dirs.items()}
 
     def run(self, stage: str, x: np.ndarray) -> tuple[np.ndarray, None]:
         if stage not in self.predictors:

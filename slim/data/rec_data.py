@@ -8,38 +8,18 @@ Hangul need a system font that has the glyphs, found by its cmap."""
 from __future__ import annotations
 
 import zlib
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from lite.errors import LiteError
+from lite.ocr.fonts import cmap, system_fonts
 from lite.ocr.rec import Charset, padded_width
 from lite.readers import ListReader, imread
 
 from .synth_text import fonts, render_line
 
-FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home() / ".fonts")
 CJK_HINT = "install a CJK font (Debian: apt install fonts-wqy-zenhei, or fonts-noto-cjk)"
-
-
-@lru_cache(maxsize=None)
-def _cmap(path: str) -> frozenset:
-    from fontTools.ttLib import TTFont
-
-    try:
-        return frozenset(TTFont(path, fontNumber=0, lazy=True).getBestCmap() or ())
-    except Exception:  # noqa: BLE001 - a broken system font is skipped, not fatal
-        return frozenset()
-
-
-@lru_cache(maxsize=1)
-def system_fonts() -> tuple[str, ...]:
-    found = []
-    for d in FONT_DIRS:
-        if d.is_dir():
-            found += [str(p) for ext in ("*.ttf", "*.ttc", "*.otf") for p in d.rglob(ext)]
-    return tuple(sorted(found))
 
 
 def fonts_for(charset: Charset, min_cover: float = 0.6) -> tuple[tuple[str, ...], str]:
@@ -48,11 +28,11 @@ def fonts_for(charset: Charset, min_cover: float = 0.6) -> tuple[tuple[str, ...]
     chars = [c for c in charset.chars if len(c) == 1 and c.strip()]
     latin = all(ord(c) < 0x2000 for c in chars)
     pool = fonts() if latin else system_fonts()
-    good = [f for f in pool if sum(ord(c) in _cmap(f) for c in chars) >= min_cover * len(chars)]
+    good = [f for f in pool if sum(ord(c) in cmap(f) for c in chars) >= min_cover * len(chars)]
     if not good:
         raise LiteError(f"no installed font renders the dictionary {charset.source} "
                         f"(e.g. {''.join(chars[100:105])}); {CJK_HINT}")
-    common = frozenset.intersection(*(_cmap(f) for f in good))
+    common = frozenset.intersection(*(cmap(f) for f in good))
     return tuple(good), "".join(c for c in chars if ord(c) in common)
 
 
