@@ -28,7 +28,10 @@ class StaticModel:
         import paddle
 
         feed_vars = [self.block.var(n) for n in self.feeds]
-        paddle.static.save_inference_model(str(path_prefix), feed_vars, self.fetches, self.exe, program=self.prog)
+        # clip_extra=False: Paddle 2.6 counts swish's `beta` as an extra attribute
+        # and would drop it, but Paddle Lite's swish requires it (PP-OCRv4 rec)
+        paddle.static.save_inference_model(str(path_prefix), feed_vars, self.fetches, self.exe, program=self.prog,
+                                           clip_extra=False)
 
 
 @contextlib.contextmanager

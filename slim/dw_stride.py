@@ -1,0 +1,145 @@
+"""Depthwise convolutions with stride (2, 1) rewritten for Paddle Lite's ARM kernels.
+
+The v2.0 recognizers and direction classifier (and PP-LCNet backbones) halve
+the height only, with depthwise convolutions of stride (2, 1). Paddle Lite's
+ARM depthwise kernels take equal strides of 1 or 2; any other stride falls
+back to im2col plus one GEMM per channel, which on the Cortex-A76 path costs
+about 10x a stride-1 depthwise convolution of the same input, in float and in
+int8 alike. For en_number_mobile_v2.0_rec those three layers are a third of
+all ARM instructions, and int8 cannot help them.
+
+The rewrite is exact: a depthwise convolution of stride (2, 1) and "same"
+padding gives row i of the stride-1 output's row 2i. So the convolution runs
+at stride 1, then the per-element ops that follow it (batch norm, bias,
+activation: opt fuses them into the convolution) run, then every second row
+is kept by reshape2 [N, C*H/2, 2, W] -> split on axis 2 -> reshape2
+[N, C, H/2, W], which Lite does with memcpy. Width stays free (variable-width
+recognizers); the height must be static and even, or the layer is left alone.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+# Ops that act on each element (or channel) alone: the rows can be dropped after them.
+# The dequantize ops of a PTQ or QAT program scale per channel or per tensor.
+_ELEMENTWISE = {"batch_norm", "relu", "relu6", "hard_swish", "hardswish", "swish", "hard_sigmoid",
+                "sigmoid", "leaky_relu", "scale", "elementwise_add",
+                "fake_channel_wise_dequantize_max_abs", "fake_dequantize_max_abs", "dequantize_linear"}
+
+
+def _consumers(block, name: str) -> list:
+    return [op for op in block.ops if name in op.input_arg_names]
+
+
+def _is_per_channel_add(block, op) -> bool:
+    """elementwise_add of a conv bias: Y is a persistable 1-D tensor."""
+    if op.type != "elementwise_add":
+        return True
+    y = block.var(op.input("Y")[0])
+    return bool(y.persistable) and len(y.shape) == 1
+
+
+def _candidate(block, op) -> tuple[int, int] | None:
+    """(channels, input height) of a rewritable depthwise conv, else None."""
+    if op.type not in ("depthwise_conv2d", "conv2d"):
+        return None
+    if list(op.attr("strides")) != [2, 1] or list(op.attr("dilations") or [1, 1]) != [1, 1]:
+        return None
+    if (op.attr("data_format") or "NCHW") not in ("NCHW", "AnyLayout"):
+        return None
+    if op.input("Filter")[0] not in block.vars or op.input("Input")[0] not in block.vars:
+        return None
+    w = block.var(op.input("Filter")[0]).shape
+    x = block.var(op.input("Input")[0]).shape
+    groups = op.attr("groups") or 1
+    if groups != w[0] or w[1] != 1 or len(x) != 4 or x[1] != w[0]:
+        return None  # not depthwise
+    kh = w[2]
+    pads = list(op.attr("paddings"))
+    algo = op.attr("padding_algorithm") or "EXPLICIT"
+    if algo != "EXPLICIT" or kh % 2 == 0:
+        return None
+    ph = pads[0] if len(pads) == 2 else pads[0]
+    if (len(pads) == 4 and pads[0] != pads[1]) or ph != (kh - 1) // 2:
+        return None  # not "same" padding in height
+    h = x[2]
+    if h is None or h <= 0 or h % 2:
+        return None
+    return w[0], h
+
+
+def _fix_height(sm, height: int) -> None:
+    """Give the program a static input height and let compile-time shape
+    inference carry it through (the width stays free)."""
+    block = sm.block
+    x = block.var(sm.feeds[0])
+    if len(x.shape) != 4:
+        return
+    x.desc.set_shape([x.shape[0], x.shape[1], height, x.shape[3]])
+    for op in block.ops:
+        if op.type in ("feed", "fetch"):
+            continue
+        try:
+            op.desc.infer_shape(block.desc)
+        except Exception:  # noqa: BLE001 - an op without compile-time inference keeps its shapes
+            pass
+
+
+def split_strided_depthwise(model_dir: str | Path, out_dir: str | Path,
+                            height: int | None = None) -> tuple[Path, int]:
+    """Write `model_dir` with its stride-(2, 1) depthwise convs rewritten (see
+    the module doc) to `out_dir`; returns (out_dir, how many were rewritten).
+    `height`: the input height the model is always fed (rec 32, cls 48), for
+    programs saved with a free height."""
+    from .static_program import open_inference_model
+
+    out_dir = Path(out_dir)
+    done = 0
+    with open_inference_model(model_dir) as sm:
+        block = sm.block
+        if height:
+            _fix_height(sm, height)
+        fetch_names = {v.name for v in sm.fetches}
+        for op in list(block.ops):
+            shape = _candidate(block, op)
+            if shape is None:
+                continue
+            c, h = shape
+            # Walk the chain of per-element ops the conv's output feeds, one consumer each.
+            tail = op.output("Output")[0]
+            chain = [tail]
+            while tail not in fetch_names:
+                users = _consumers(block, tail)
+                if len(users) != 1 or users[0].type not in _ELEMENTWISE or not _is_per_channel_add(block, users[0]):
+                    break
+                outs = users[0].output("Y") if users[0].type == "batch_norm" else users[0].output("Out")
+                tail = outs[0]
+                chain.append(tail)
+            if tail in fetch_names:
+                continue
+            users = _consumers(block, tail)
+            if not users:
+                continue
+            op._set_attr("strides", [1, 1])
+            for name in chain:  # the stride-1 chain keeps the full height
+                v = block.var(name)
+                if len(v.shape) == 4:
+                    v.desc.set_shape([v.shape[0], v.shape[1], h, v.shape[3]])
+            writer = next(o for o in block.ops if tail in o.output_arg_names)
+            at = list(block.ops).index(writer) + 1
+            dtype = block.var(tail).dtype
+            mk = lambda suffix, shp: block.create_var(name=f"{tail}.rows_{suffix}", shape=shp, dtype=dtype)  # noqa: E731
+            r1, r1x = mk("pairs", [-1, c * h // 2, 2, -1]), mk("pairs_x", [0, -1, c, h, -1])
+            even, odd = mk("even", [-1, c * h // 2, 1, -1]), mk("odd", [-1, c * h // 2, 1, -1])
+            sub, subx = mk("kept", [-1, c, h // 2, -1]), mk("kept_x", [0, -1, c * h // 2, 1, -1])
+            block._insert_op(at, type="reshape2", inputs={"X": [block.var(tail)]},
+                             outputs={"Out": [r1], "XShape": [r1x]}, attrs={"shape": [0, c * h // 2, 2, -1]})
+            block._insert_op(at + 1, type="split", inputs={"X": [r1]}, outputs={"Out": [even, odd]},
+                             attrs={"axis": 2, "num": 2, "sections": []})
+            block._insert_op(at + 2, type="reshape2", inputs={"X": [even]},
+                             outputs={"Out": [sub], "XShape": [subx]}, attrs={"shape": [0, c, h // 2, -1]})
+            for u in users:
+                u._rename_input(tail, sub.name)
+            done += 1
+        sm.save(out_dir / "inference")
+    return out_dir, done
