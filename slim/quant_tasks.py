@@ -81,6 +81,11 @@ class QuantTask:
     def bench_shapes(self, recipe) -> dict:
         raise NotImplementedError
 
+    def fixed_height(self) -> int | None:
+        """The input height every crop is resized to (cls, rec), which lets
+        the stride-(2, 1) depthwise split (dw_stride) bake it in; None: free (det)."""
+        return None
+
     def qat_setup(self, source: Path):
         """(student, teacher, loss(student_out, teacher_out, F), input_shape) for QAT."""
         raise NotImplementedError
@@ -147,6 +152,11 @@ class ClsQuant(PooledSets, QuantTask):
 
     def bench_shapes(self, recipe):
         return {"x": (1, 3, 48, 192)}
+
+    def fixed_height(self):
+        from lite.ocr.cls import CLS_IMAGE_SHAPE
+
+        return CLS_IMAGE_SHAPE[1]
 
     def qat_setup(self, source):
         from .model_source import load_network
@@ -359,6 +369,9 @@ class RecQuant(PooledSets, QuantTask):
 
     def bench_shapes(self, recipe):
         return {"x": tuple(recipe.gate.bench_shape or (1, 3, self.spec.height, self.spec.min_width))}
+
+    def fixed_height(self):
+        return self.spec.height
 
     def report_extra(self, recipe):
         s = self.spec
