@@ -260,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output .nb (default output/lite/NAME_TARGET.nb)")
     p.add_argument("--opt-version", help="v2.13-rc (default, the pip opt) or v2.10-rc (for the v2.10-rc runtime)")
     p.add_argument("--keep-attrs", action="store_true",
-                   help="keep op attributes Paddle Lite never reads (by default they are dropped: a smaller .nb)")
+                   help="keep the program as opt writes it: every op attribute, each field stored (by default attributes "
+                        "Paddle Lite never reads are dropped and the program is re-encoded compactly: a smaller .nb)")
     p.set_defaults(fn=cmd_opt)
 
     p = sub.add_parser("info", help="size, opt version, ops and precisions of a .nb")

@@ -31,6 +31,19 @@ class Table:
         rel = struct.unpack_from("<H", self.buf, self._vt + off)[0]
         return self.pos + rel if rel else 0
 
+    def has(self, slot: int) -> bool:
+        return bool(self._field(slot))
+
+    def string_bytes(self, slot: int) -> bytes | None:
+        p = self._deref(slot)
+        return _bytes_at(self.buf, p) if p else None
+
+    def strings_bytes(self, slot: int) -> list[bytes]:
+        start, n = self._vector(slot)
+        _check(self.buf, start, 4 * n)
+        return [_bytes_at(self.buf, start + 4 * i + struct.unpack_from("<I", self.buf, start + 4 * i)[0])
+                for i in range(n)]
+
     def scalar(self, slot: int, fmt: str, default=0):
         p = self._field(slot)
         if not p:
@@ -89,6 +102,13 @@ def root(buf: bytes | memoryview) -> Table:
     mv = memoryview(buf)
     _check(mv, 0, 4)
     return Table(mv, struct.unpack_from("<I", mv, 0)[0])
+
+
+def _bytes_at(buf, p: int) -> bytes:
+    _check(buf, p, 4)
+    n = struct.unpack_from("<I", buf, p)[0]
+    _check(buf, p + 4, n)
+    return bytes(buf[p + 4 : p + 4 + n])
 
 
 def _string_at(buf, p: int) -> str:

@@ -14,6 +14,7 @@ from .atomic import atomic_path
 from .errors import LiteError
 from .model_dir import InferenceModel, locate, program_ops
 from .nbfile import read_nb
+from .nb_compact import compact_nb
 from .program_strip import strip_program
 
 VALID_TARGETS = {"arm": "arm", "x86": "x86"}
@@ -90,10 +91,11 @@ def default_out(model: InferenceModel, target: str, quant_weights: str | None) -
 
 def opt(model: str | os.PathLike, target: str = "arm", quant_weights: str | None = None,
         out: str | os.PathLike | None = None, check_ops: bool = True,
-        opt_version: str | None = None, keep_attrs: bool = False) -> Path:
+        opt_version: str | None = None, keep_attrs: bool = False, compact: bool | None = None) -> Path:
     """Convert an inference model; returns the written `.nb` path. Unless
     keep_attrs, attributes Paddle Lite never reads are dropped first (see
-    program_strip), which makes the `.nb` smaller and nothing else."""
+    program_strip) and the written program is re-encoded compactly (see
+    nb_compact), which makes the `.nb` smaller and nothing else."""
     if target not in VALID_TARGETS:
         raise LiteError(f"unknown opt target {target!r}; use arm or x86")
     if quant_weights and quant_weights not in QUANT_TYPES:
@@ -123,6 +125,8 @@ def opt(model: str | os.PathLike, target: str = "arm", quant_weights: str | None
         if p.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
             from .protocol import fatal_reason
             raise LiteError(f"{src}: opt failed: {fatal_reason(p.stderr + p.stdout)}")
+        if not keep_attrs if compact is None else compact:  # opt has read what only opt reads
+            tmp.write_bytes(compact_nb(tmp.read_bytes()))
         read_nb(tmp)  # the written file must parse whole
     return out
 
