@@ -16,6 +16,7 @@ from pathlib import Path
 from .atomic import atomic_dir
 from .download import sha256_file as sha256
 from .errors import LiteError
+from .nb_compact import compact_nb
 from .nbfile import read_nb
 
 FORMAT = "ocrslim-bundle/1"
@@ -76,9 +77,11 @@ def write_bundle(out: str | Path, models: dict[str, ModelSpec], dictionary: str 
             if stage not in models:
                 continue
             m = models[stage]
-            info = infos[stage]
             dest = tmp / f"{stage}.nb"
-            shutil.copyfile(m.nb, dest)
+            # a .nb from an older opt run is re-encoded as `lite opt` now writes it
+            # (nb_compact: same parameters, bit-identical outputs; a no-op when it already is)
+            dest.write_bytes(compact_nb(Path(m.nb).read_bytes()))
+            info = infos[stage] = read_nb(dest)
             total += info.bytes
             d = DEFAULTS[stage]
             entry = {"model": m.name, "file": dest.name, "bytes": info.bytes, "sha256": sha256(dest),
