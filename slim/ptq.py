@@ -36,7 +36,17 @@ def quant_post_static(model_dir: str | Path, out_dir: str | Path, calib: np.ndar
 
     quiet_paddleslim()  # its loggers exist once paddleslim is imported
     m = locate(model_dir)
+    was_dygraph = paddle.in_dynamic_mode()
     paddle.enable_static()
+    try:
+        return _run(paddle, _qps, m, out_dir, calib, algo, weight_quantize_type, batch_size, skip, round_type,
+                    op_types)
+    finally:  # the caller's mode back: a later dygraph network must not find static mode on
+        if was_dygraph:
+            paddle.disable_static()
+
+
+def _run(paddle, _qps, m, out_dir, calib, algo, weight_quantize_type, batch_size, skip, round_type, op_types):
 
     class _DS(paddle.io.Dataset):
         def __len__(self):
