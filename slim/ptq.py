@@ -34,42 +34,33 @@ def quant_post_static(model_dir: str | Path, out_dir: str | Path, calib: np.ndar
     import paddle
     from paddleslim.quant import quant_post_static as _qps
 
+    from .static_program import static_mode
+
     quiet_paddleslim()  # its loggers exist once paddleslim is imported
     m = locate(model_dir)
-    was_dygraph = paddle.in_dynamic_mode()
-    paddle.enable_static()
-    try:
-        return _run(paddle, _qps, m, out_dir, calib, algo, weight_quantize_type, batch_size, skip, round_type,
-                    op_types)
-    finally:  # the caller's mode back: a later dygraph network must not find static mode on
-        if was_dygraph:
-            paddle.disable_static()
+    with static_mode():
+        class _DS(paddle.io.Dataset):
+            def __len__(self):
+                return len(calib)
 
+            def __getitem__(self, i):
+                return calib[i]
 
-def _run(paddle, _qps, m, out_dir, calib, algo, weight_quantize_type, batch_size, skip, round_type, op_types):
-
-    class _DS(paddle.io.Dataset):
-        def __len__(self):
-            return len(calib)
-
-        def __getitem__(self, i):
-            return calib[i]
-
-    program = paddle.static.Program()
-    with paddle.static.program_guard(program):
-        x = paddle.static.data(name="x", shape=[None, *calib.shape[1:]], dtype="float32")
-    # paddle 2.6's quant_post_static only takes a DataLoader bound to a feed_list
-    loader = paddle.io.DataLoader(_DS(), feed_list=[x], batch_size=batch_size, return_list=False, shuffle=False)
-    exe = paddle.static.Executor(paddle.CPUPlace())
-    paddle.seed(0)
-    np.random.seed(0)
-    batches = (len(calib) + batch_size - 1) // batch_size
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        _qps(executor=exe, model_dir=str(m.model_dir), quantize_model_path=str(out_dir),
-             model_filename=m.model_file.name, params_filename=m.params_file.name if m.params_file else None,
-             save_model_filename="inference.pdmodel", save_params_filename="inference.pdiparams",
-             data_loader=loader, batch_nums=batches, algo=algo, hist_percent=0.9999,
-             weight_quantize_type=weight_quantize_type, onnx_format=False, is_full_quantize=False,
-             skip_tensor_list=list(skip) if skip else None, round_type=round_type,
-             quantizable_op_type=list(op_types or ["conv2d", "depthwise_conv2d", "mul"]))
+        program = paddle.static.Program()
+        with paddle.static.program_guard(program):
+            x = paddle.static.data(name="x", shape=[None, *calib.shape[1:]], dtype="float32")
+        # paddle 2.6's quant_post_static only takes a DataLoader bound to a feed_list
+        loader = paddle.io.DataLoader(_DS(), feed_list=[x], batch_size=batch_size, return_list=False, shuffle=False)
+        exe = paddle.static.Executor(paddle.CPUPlace())
+        paddle.seed(0)
+        np.random.seed(0)
+        batches = (len(calib) + batch_size - 1) // batch_size
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            _qps(executor=exe, model_dir=str(m.model_dir), quantize_model_path=str(out_dir),
+                 model_filename=m.model_file.name, params_filename=m.params_file.name if m.params_file else None,
+                 save_model_filename="inference.pdmodel", save_params_filename="inference.pdiparams",
+                 data_loader=loader, batch_nums=batches, algo=algo, hist_percent=0.9999,
+                 weight_quantize_type=weight_quantize_type, onnx_format=False, is_full_quantize=False,
+                 skip_tensor_list=list(skip) if skip else None, round_type=round_type,
+                 quantizable_op_type=list(op_types or ["conv2d", "depthwise_conv2d", "mul"]))
     return Path(out_dir)

@@ -35,12 +35,24 @@ class StaticModel:
 
 
 @contextlib.contextmanager
-def open_inference_model(model_dir: str | Path):
+def static_mode():
+    """Paddle in static mode for the duration; the caller's mode comes back
+    even on error, so a later dygraph network never finds static mode on."""
     import paddle
 
-    m = locate(model_dir)
+    was_dygraph = paddle.in_dynamic_mode()
     paddle.enable_static()
     try:
+        yield paddle
+    finally:
+        if was_dygraph:
+            paddle.disable_static()
+
+
+@contextlib.contextmanager
+def open_inference_model(model_dir: str | Path):
+    m = locate(model_dir)
+    with static_mode() as paddle:
         exe = paddle.static.Executor(paddle.CPUPlace())
         scope = paddle.static.Scope()
         with paddle.static.scope_guard(scope):
@@ -48,5 +60,3 @@ def open_inference_model(model_dir: str | Path):
                 str(m.model_dir), exe, model_filename=m.model_file.name,
                 params_filename=m.params_file.name if m.params_file else None)
             yield StaticModel(prog, feeds, fetches, exe, scope, m.model_file)
-    finally:
-        paddle.disable_static()
