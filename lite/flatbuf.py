@@ -112,10 +112,7 @@ def _bytes_at(buf, p: int) -> bytes:
 
 
 def _string_at(buf, p: int) -> str:
-    _check(buf, p, 4)
-    n = struct.unpack_from("<I", buf, p)[0]
-    _check(buf, p + 4, n)
-    return bytes(buf[p + 4 : p + 4 + n]).decode("utf-8", errors="replace")
+    return _bytes_at(buf, p).decode("utf-8", errors="replace")
 
 
 def _check(buf, pos: int, size: int) -> None:

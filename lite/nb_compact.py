@@ -11,7 +11,7 @@ Here the same FlatBuffers program is written again with, per attribute, only
 its name, its type and the one field its type reads (Lite's readers switch on
 the type: lite/model_parser/flatbuffers/op_desc.cc); scalars equal to their
 schema default are left out (a reader gets the default back), and identical
-vtables are shared. Attributes that opt alone reads are dropped, now that opt
+vtables and strings are stored once. Attributes that opt alone reads are dropped, now that opt
 has run: PaddleSlim's `out_threshold` and `<Arg><i>_threshold` (which opt
 turns into the `*_scale` attributes kernels read) and `quantization_type`
 (read at run time only for weight-only models, `post_weight_*`, kept there).
@@ -70,7 +70,7 @@ class _Writer:
     def __init__(self):
         self.buf = bytearray(b"\0" * 4)  # root uoffset, patched by finish
         self.vtables: dict[bytes, int] = {}
-        self.pending: list[tuple[int, bytes, bool]] = []
+        self.pending: list[tuple[int, bytes]] = []
 
     def _align(self, n: int, rem: int = 0) -> None:
         while len(self.buf) % n != rem:
@@ -79,29 +79,29 @@ class _Writer:
     def _patch(self, at: int, target: int) -> None:
         struct.pack_into("<I", self.buf, at, target - at)
 
-    def string(self, at: int, data: bytes, shared: bool = False) -> None:
-        """Point the uoffset at `at` to `data`, written in the pool at the end
-        (after every reference, so each offset still points forward); a
-        `shared` string is written once for all its uses."""
-        self.pending.append((at, data, shared))
+    def string(self, at: int, data: bytes) -> None:
+        """Point the uoffset at `at` to `data`, written once for all its uses in
+        the pool at the end (after every reference, so each offset points forward)."""
+        self.pending.append((at, data))
 
     def finish(self, root: int) -> bytes:
         struct.pack_into("<I", self.buf, 0, root)
         pool: dict[bytes, int] = {}
-        for at, data, shared in self.pending:
-            if not shared or data not in pool:
+        for at, data in self.pending:
+            if data not in pool:
                 self._align(4)
-                pos = len(self.buf)
+                pool[data] = len(self.buf)
                 self.buf += struct.pack("<I", len(data)) + data + b"\0"
-                if shared:
-                    pool[data] = pos
-            self._patch(at, pool[data] if shared else pos)
+            self._patch(at, pool[data])
         self._align(16)
         return bytes(self.buf)
 
     def vector(self, fmt: str, values: list) -> int:
         size = struct.calcsize(fmt)
-        self._align(max(size, 4), 4 % size if size == 8 else 0)  # elements aligned to their size
+        if size == 8:  # the length sits just before 8-aligned elements
+            self._align(8, 4)
+        else:
+            self._align(4)
         pos = len(self.buf)
         self.buf += struct.pack("<I", len(values))
         if values:
@@ -164,7 +164,7 @@ def _emit(w: _Writer, t: flatbuf.Table, kind: str) -> int:
     pos, fields = w.table(scalars, refs)
     for slot, spec in children:
         if spec[0] == "string":
-            w.string(fields[slot], t.string_bytes(slot) or b"", shared=True)
+            w.string(fields[slot], t.string_bytes(slot) or b"")
         else:
             w._patch(fields[slot], _emit_child(w, t, slot, spec))
     return pos
@@ -184,7 +184,7 @@ def _emit_child(w: _Writer, t: flatbuf.Table, slot: int, spec: tuple) -> int:
         if kind == "tables":
             w._patch(at, _emit(w, item, spec[1]))
         else:
-            w.string(at, item, shared=True)
+            w.string(at, item)
     return pos
 
 

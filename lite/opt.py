@@ -96,6 +96,8 @@ def opt(model: str | os.PathLike, target: str = "arm", quant_weights: str | None
     keep_attrs, attributes Paddle Lite never reads are dropped first (see
     program_strip) and the written program is re-encoded compactly (see
     nb_compact), which makes the `.nb` smaller and nothing else."""
+    if compact is None:  # the program as opt writes it only when asked to keep the attributes
+        compact = not keep_attrs
     if target not in VALID_TARGETS:
         raise LiteError(f"unknown opt target {target!r}; use arm or x86")
     if quant_weights and quant_weights not in QUANT_TYPES:
@@ -125,7 +127,7 @@ def opt(model: str | os.PathLike, target: str = "arm", quant_weights: str | None
         if p.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
             from .protocol import fatal_reason
             raise LiteError(f"{src}: opt failed: {fatal_reason(p.stderr + p.stdout)}")
-        if not keep_attrs if compact is None else compact:  # opt has read what only opt reads
+        if compact:
             tmp.write_bytes(compact_nb(tmp.read_bytes()))
         read_nb(tmp)  # the written file must parse whole
     return out

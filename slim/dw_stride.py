@@ -59,8 +59,7 @@ def _candidate(block, op) -> tuple[int, int] | None:
     algo = op.attr("padding_algorithm") or "EXPLICIT"
     if algo != "EXPLICIT" or kh % 2 == 0:
         return None
-    ph = pads[0] if len(pads) == 2 else pads[0]
-    if (len(pads) == 4 and pads[0] != pads[1]) or ph != (kh - 1) // 2:
+    if (len(pads) == 4 and pads[0] != pads[1]) or pads[0] != (kh - 1) // 2:
         return None  # not "same" padding in height
     h = x[2]
     if h is None or h <= 0 or h % 2:
@@ -88,12 +87,12 @@ def _fix_height(sm, height: int) -> None:
 def split_strided_depthwise(model_dir: str | Path, out_dir: str | Path,
                             height: int | None = None) -> tuple[Path, int]:
     """Write `model_dir` with its stride-(2, 1) depthwise convs rewritten (see
-    the module doc) to `out_dir`; returns (out_dir, how many were rewritten).
+    the module doc) to `out_dir`; returns (out_dir, how many were rewritten),
+    or (model_dir, 0) without writing when none could be.
     `height`: the input height the model is always fed (rec 32, cls 48), for
     programs saved with a free height."""
     from .static_program import open_inference_model
 
-    out_dir = Path(out_dir)
     done = 0
     with open_inference_model(model_dir) as sm:
         block = sm.block
@@ -105,27 +104,24 @@ def split_strided_depthwise(model_dir: str | Path, out_dir: str | Path,
             if shape is None:
                 continue
             c, h = shape
-            # Walk the chain of per-element ops the conv's output feeds, one consumer each.
-            tail = op.output("Output")[0]
+            # Walk the chain of per-element ops the conv's output feeds, one consumer each;
+            # the rows are dropped after `writer`, the chain's last op, before all of `users`.
+            writer, tail = op, op.output("Output")[0]
             chain = [tail]
             while tail not in fetch_names:
                 users = _consumers(block, tail)
                 if len(users) != 1 or users[0].type not in _ELEMENTWISE or not _is_per_channel_add(block, users[0]):
                     break
-                outs = users[0].output("Y") if users[0].type == "batch_norm" else users[0].output("Out")
-                tail = outs[0]
+                writer = users[0]
+                tail = (writer.output("Y") if writer.type == "batch_norm" else writer.output("Out"))[0]
                 chain.append(tail)
-            if tail in fetch_names:
-                continue
-            users = _consumers(block, tail)
-            if not users:
+            if tail in fetch_names or not users:
                 continue
             op._set_attr("strides", [1, 1])
             for name in chain:  # the stride-1 chain keeps the full height
                 v = block.var(name)
                 if len(v.shape) == 4:
                     v.desc.set_shape([v.shape[0], v.shape[1], h, v.shape[3]])
-            writer = next(o for o in block.ops if tail in o.output_arg_names)
             at = list(block.ops).index(writer) + 1
             dtype = block.var(tail).dtype
             mk = lambda suffix, shp: block.create_var(name=f"{tail}.rows_{suffix}", shape=shp, dtype=dtype)  # noqa: E731
@@ -141,5 +137,7 @@ def split_strided_depthwise(model_dir: str | Path, out_dir: str | Path,
             for u in users:
                 u._rename_input(tail, sub.name)
             done += 1
-        sm.save(out_dir / "inference")
-    return out_dir, done
+        if not done:
+            return Path(model_dir), 0
+        sm.save(Path(out_dir) / "inference")
+    return Path(out_dir), done

@@ -69,10 +69,7 @@ def _prepare(task: QuantTask, qdir: Path, recipe: QuantRecipe) -> Path:
     if recipe.quant.split_strided_dw:
         from .dw_stride import split_strided_depthwise
 
-        out, n = split_strided_depthwise(qdir, qdir.parent / (qdir.name + "_dw"), task.fixed_height())
-        if n:
-            return out
-        shutil.rmtree(out, ignore_errors=True)
+        qdir, _ = split_strided_depthwise(qdir, qdir.parent / (qdir.name + "_dw"), task.fixed_height())
     return qdir
 
 
@@ -213,10 +210,7 @@ def _mixed(recipe, task, source, work, calib, rank, base_acc, best_algo, gate: _
 def _qat(recipe, task, source, work, rank, gate: _Gate, tried: list) -> dict | None:
     from .qat import qat_pact
 
-    import paddle
-
     pool = task.calibration(recipe.qat.pool_size)
-    paddle.disable_static()  # PTQ left the process in static mode; the networks are dygraph
     try:
         student, teacher, loss, shape = task.qat_setup(source)
     except LiteError as e:
