@@ -13,8 +13,10 @@ padding gives row i of the stride-1 output's row 2i. So the convolution runs
 at stride 1, then the per-element ops that follow it (batch norm, bias,
 activation: opt fuses them into the convolution) run, then every second row
 is kept by reshape2 [N, C*H/2, 2, W] -> split on axis 2 -> reshape2
-[N, C, H/2, W], which Lite does with memcpy. Width stays free (variable-width
-recognizers); the height must be static and even, or the layer is left alone.
+[N, C, H/2, W], which Lite does with memcpy. An odd height H keeps rows
+0, 2, .., H-1: split into single rows, concat of the even ones (the v2.0
+cls's fourth such layer sees 3 rows). Width stays free (variable-width
+recognizers); the height must be static, or the layer is left alone.
 """
 from __future__ import annotations
 
@@ -62,26 +64,9 @@ def _candidate(block, op) -> tuple[int, int] | None:
     if (len(pads) == 4 and pads[0] != pads[1]) or pads[0] != (kh - 1) // 2:
         return None  # not "same" padding in height
     h = x[2]
-    if h is None or h <= 0 or h % 2:
+    if h is None or h <= 0:
         return None
     return w[0], h
-
-
-def _fix_height(sm, height: int) -> None:
-    """Give the program a static input height and let compile-time shape
-    inference carry it through (the width stays free)."""
-    block = sm.block
-    x = block.var(sm.feeds[0])
-    if len(x.shape) != 4:
-        return
-    x.desc.set_shape([x.shape[0], x.shape[1], height, x.shape[3]])
-    for op in block.ops:
-        if op.type in ("feed", "fetch"):
-            continue
-        try:
-            op.desc.infer_shape(block.desc)
-        except Exception:  # noqa: BLE001 - an op without compile-time inference keeps its shapes
-            pass
 
 
 def split_strided_depthwise(model_dir: str | Path, out_dir: str | Path,
@@ -91,53 +76,77 @@ def split_strided_depthwise(model_dir: str | Path, out_dir: str | Path,
     or (model_dir, 0) without writing when none could be.
     `height`: the input height the model is always fed (rec 32, cls 48), for
     programs saved with a free height."""
-    from .static_program import open_inference_model
+    from .static_program import fix_input_height, open_inference_model
 
-    done = 0
     with open_inference_model(model_dir) as sm:
-        block = sm.block
         if height:
-            _fix_height(sm, height)
-        fetch_names = {v.name for v in sm.fetches}
-        for op in list(block.ops):
-            shape = _candidate(block, op)
-            if shape is None:
-                continue
-            c, h = shape
-            # Walk the chain of per-element ops the conv's output feeds, one consumer each;
-            # the rows are dropped after `writer`, the chain's last op, before all of `users`.
-            writer, tail = op, op.output("Output")[0]
-            chain = [tail]
-            while tail not in fetch_names:
-                users = _consumers(block, tail)
-                if len(users) != 1 or users[0].type not in _ELEMENTWISE or not _is_per_channel_add(block, users[0]):
-                    break
-                writer = users[0]
-                tail = (writer.output("Y") if writer.type == "batch_norm" else writer.output("Out"))[0]
-                chain.append(tail)
-            if tail in fetch_names or not users:
-                continue
-            op._set_attr("strides", [1, 1])
-            for name in chain:  # the stride-1 chain keeps the full height
-                v = block.var(name)
-                if len(v.shape) == 4:
-                    v.desc.set_shape([v.shape[0], v.shape[1], h, v.shape[3]])
-            at = list(block.ops).index(writer) + 1
-            dtype = block.var(tail).dtype
-            mk = lambda suffix, shp: block.create_var(name=f"{tail}.rows_{suffix}", shape=shp, dtype=dtype)  # noqa: E731
-            r1, r1x = mk("pairs", [-1, c * h // 2, 2, -1]), mk("pairs_x", [0, -1, c, h, -1])
-            even, odd = mk("even", [-1, c * h // 2, 1, -1]), mk("odd", [-1, c * h // 2, 1, -1])
-            sub, subx = mk("kept", [-1, c, h // 2, -1]), mk("kept_x", [0, -1, c * h // 2, 1, -1])
-            block._insert_op(at, type="reshape2", inputs={"X": [block.var(tail)]},
-                             outputs={"Out": [r1], "XShape": [r1x]}, attrs={"shape": [0, c * h // 2, 2, -1]})
-            block._insert_op(at + 1, type="split", inputs={"X": [r1]}, outputs={"Out": [even, odd]},
-                             attrs={"axis": 2, "num": 2, "sections": []})
-            block._insert_op(at + 2, type="reshape2", inputs={"X": [even]},
-                             outputs={"Out": [sub], "XShape": [subx]}, attrs={"shape": [0, c, h // 2, -1]})
-            for u in users:
-                u._rename_input(tail, sub.name)
-            done += 1
+            fix_input_height(sm, height)
+        done = rewrite_strided_depthwise(sm)
         if not done:
             return Path(model_dir), 0
         sm.save(Path(out_dir) / "inference")
     return Path(out_dir), done
+
+
+def rewrite_strided_depthwise(sm) -> int:
+    """Rewrite an open StaticModel's stride-(2, 1) depthwise convs in place; how many."""
+    done = 0
+    block = sm.block
+    fetch_names = {v.name for v in sm.fetches}
+    for op in list(block.ops):
+        shape = _candidate(block, op)
+        if shape is None:
+            continue
+        c, h = shape
+        # Walk the chain of per-element ops the conv's output feeds, one consumer each;
+        # the rows are dropped after `writer`, the chain's last op, before all of `users`.
+        writer, tail = op, op.output("Output")[0]
+        chain = [tail]
+        while tail not in fetch_names:
+            users = _consumers(block, tail)
+            if len(users) != 1 or users[0].type not in _ELEMENTWISE or not _is_per_channel_add(block, users[0]):
+                break
+            writer = users[0]
+            tail = (writer.output("Y") if writer.type == "batch_norm" else writer.output("Out"))[0]
+            chain.append(tail)
+        if tail in fetch_names or not users:
+            continue
+        op._set_attr("strides", [1, 1])
+        done += 1
+        if h == 1:
+            continue  # one row in, one row out: stride 1 is the same conv
+        for name in chain:  # the stride-1 chain keeps the full height
+            v = block.var(name)
+            if len(v.shape) == 4:
+                v.desc.set_shape([v.shape[0], v.shape[1], h, v.shape[3]])
+        at = list(block.ops).index(writer) + 1
+        kept = (_keep_even_rows if h % 2 == 0 else _keep_even_rows_odd)(block, at, block.var(tail), c, h)
+        for u in users:
+            u._rename_input(tail, kept.name)
+    return done
+
+
+def _keep_even_rows(block, at: int, x, c: int, h: int):
+    """Ops at `at`: rows 0, 2, .., h-2 of x [N, c, h, W], h even."""
+    mk = lambda suffix, shp: block.create_var(name=f"{x.name}.rows_{suffix}", shape=shp, dtype=x.dtype)  # noqa: E731
+    r1, r1x = mk("pairs", [-1, c * h // 2, 2, -1]), mk("pairs_x", [0, -1, c, h, -1])
+    even, odd = mk("even", [-1, c * h // 2, 1, -1]), mk("odd", [-1, c * h // 2, 1, -1])
+    sub, subx = mk("kept", [-1, c, h // 2, -1]), mk("kept_x", [0, -1, c * h // 2, 1, -1])
+    block._insert_op(at, type="reshape2", inputs={"X": [x]},
+                     outputs={"Out": [r1], "XShape": [r1x]}, attrs={"shape": [0, c * h // 2, 2, -1]})
+    block._insert_op(at + 1, type="split", inputs={"X": [r1]}, outputs={"Out": [even, odd]},
+                     attrs={"axis": 2, "num": 2, "sections": []})
+    block._insert_op(at + 2, type="reshape2", inputs={"X": [even]},
+                     outputs={"Out": [sub], "XShape": [subx]}, attrs={"shape": [0, c, h // 2, -1]})
+    return sub
+
+
+def _keep_even_rows_odd(block, at: int, x, c: int, h: int):
+    """Ops at `at`: rows 0, 2, .., h-1 of x [N, c, h, W], h odd: split into
+    single rows, concat the even ones (both memcpy in Lite)."""
+    rows = [block.create_var(name=f"{x.name}.row{i}", shape=[-1, c, 1, -1], dtype=x.dtype) for i in range(h)]
+    sub = block.create_var(name=f"{x.name}.rows_kept", shape=[-1, c, (h + 1) // 2, -1], dtype=x.dtype)
+    block._insert_op(at, type="split", inputs={"X": [x]}, outputs={"Out": rows},
+                     attrs={"axis": 2, "num": h, "sections": []})
+    block._insert_op(at + 1, type="concat", inputs={"X": rows[::2]}, outputs={"Out": [sub]}, attrs={"axis": 2})
+    return sub

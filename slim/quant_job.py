@@ -64,12 +64,12 @@ class _Gate:
 
 def _prepare(task: QuantTask, qdir: Path, recipe: QuantRecipe) -> Path:
     """The model a candidate's `.nb` is compiled from: the task's rewrite, then
-    (exact, for Lite's depthwise kernels) the stride-(2, 1) depthwise split."""
+    the exact rewrites for Lite's ARM kernels (slim/kernel_rewrites.py)."""
     qdir = task.after_ptq(qdir, recipe)
-    if recipe.quant.split_strided_dw:
-        from .dw_stride import split_strided_depthwise
+    if recipe.quant.kernel_rewrites:
+        from .kernel_rewrites import rewrite_for_arm_kernels
 
-        qdir, _ = split_strided_depthwise(qdir, qdir.parent / (qdir.name + "_dw"), task.fixed_height())
+        qdir, _ = rewrite_for_arm_kernels(qdir, qdir.parent / (qdir.name + "_dw"), task.fixed_height())
     return qdir
 
 
@@ -336,7 +336,7 @@ def _finish(recipe, task, models, stage, sets, rank, base, base_acc, chosen, tri
     if others:
         report["instructions_other_cpus"] = others
     if rewritten:
-        report["float_split_dw"] = rewritten
+        report["float_rewritten"] = rewritten
     report.update(task.report_extra(recipe))
     if "sensitivity" in chosen:
         _sensitivity_chart(chosen["sensitivity"], chosen["float_layers"], stage / "sensitivity.png", task.metric)
@@ -351,20 +351,19 @@ def _finish(recipe, task, models, stage, sets, rank, base, base_acc, chosen, tri
 
 
 def _float_rewritten(recipe, model_dir: Path, shapes: dict, height: int | None) -> dict | None:
-    """Instructions of the float model with only the exact stride-(2, 1)
-    depthwise split, so the report can say how much of the gain is that
-    rewrite and how much is int8."""
-    if not recipe.quant.split_strided_dw:
+    """Instructions of the float model with only the exact kernel rewrites,
+    so the report can say how much of the gain is those and how much is int8."""
+    if not recipe.quant.kernel_rewrites:
         return None
-    from .dw_stride import split_strided_depthwise
+    from .kernel_rewrites import rewrite_for_arm_kernels
 
     with tempfile.TemporaryDirectory(prefix="slimdw.") as tmp:
-        d, n = split_strided_depthwise(model_dir, Path(tmp) / "float_dw", height)
-        if not n:
+        d, counts = rewrite_for_arm_kernels(model_dir, Path(tmp) / "float_rw", height)
+        if not counts:
             return None
-        nb = opt(d, target="arm", out=Path(tmp) / "float_dw.nb")
+        nb = opt(d, target="arm", out=Path(tmp) / "float_rw.nb")
         r = bench(str(nb), target=recipe.gate.target, warmup=0, repeats=1, shapes=shapes, cpu=recipe.gate.cpu)
-    return {"layers": n, "instructions_per_run": r["instructions_per_run"]}
+    return {"layers": counts, "instructions_per_run": r["instructions_per_run"]}
 
 
 def _sensitivity_chart(sens: dict, kept_float: list, path: Path, metric: str) -> None:
@@ -421,12 +420,16 @@ def render_md(r: dict) -> str:
                                                for k, v in r["per_set"].items()),
         "",
     ]
-    if "float_split_dw" in r:
-        f = r["float_split_dw"]
-        lines += [f"Of that, the exact rewrite of {f['layers']} stride-(2, 1) depthwise convs (run at stride 1, then every "
-                  f"second row kept; Lite's depthwise kernels take only equal strides) gives the float model "
-                  f"{f['instructions_per_run']:,} instructions ({f['instructions_per_run'] / b['instructions_per_run']:.3f}x); "
-                  "int8 does the rest.", ""]
+    if "float_rewritten" in r:
+        f = r["float_rewritten"]
+        what = {"strided_depthwise": "stride-(2, 1) depthwise convs (run at stride 1, then every second row kept; "
+                                     "Lite's depthwise kernels take only equal strides)",
+                "full_height_pools": "pools as tall as their input (one row appended, so Lite's NEON pool "
+                                     "kernel takes them)"}
+        lines += ["Of that, the exact kernel rewrites ("
+                  + "; ".join(f"{n} {what.get(k, k)}" for k, n in f["layers"].items())
+                  + f") give the float model {f['instructions_per_run']:,} instructions "
+                  f"({f['instructions_per_run'] / b['instructions_per_run']:.3f}x); int8 does the rest.", ""]
     if "instructions_other_cpus" in r:
         lines += ["ARM instructions on other kernel paths: " + "; ".join(
             f"{c}: {v['float']:,} -> {v['int8']:,} ({v['ratio']:.3f}x)" for c, v in r["instructions_other_cpus"].items()),

@@ -23,7 +23,7 @@ class PTQConfig:
     # ops whose weights and inputs become int8; rec adds matmul_v2 (its CTC head)
     op_types: list = field(default_factory=lambda: ["conv2d", "depthwise_conv2d", "mul"])
     rnn_weights: str = "float"    # rec: "int8" stores the LSTM weights as int8 (dequantized on load)
-    split_strided_dw: bool = True  # run stride-(2, 1) depthwise convs at stride 1 plus a row split (exact; slim/dw_stride.py)
+    kernel_rewrites: bool = True  # exact rewrites onto Lite's fast ARM kernels (slim/kernel_rewrites.py)
 
 
 @dataclass

@@ -60,3 +60,21 @@ def open_inference_model(model_dir: str | Path):
                 str(m.model_dir), exe, model_filename=m.model_file.name,
                 params_filename=m.params_file.name if m.params_file else None)
             yield StaticModel(prog, feeds, fetches, exe, scope, m.model_file)
+
+
+def fix_input_height(sm: StaticModel, height: int) -> None:
+    """Give the program a static input height and let compile-time shape
+    inference carry it through (the width stays free): the rewrites for
+    Lite's kernels need each layer's height."""
+    block = sm.block
+    x = block.var(sm.feeds[0])
+    if len(x.shape) != 4:
+        return
+    x.desc.set_shape([x.shape[0], x.shape[1], height, x.shape[3]])
+    for op in block.ops:
+        if op.type in ("feed", "fetch"):
+            continue
+        try:
+            op.desc.infer_shape(block.desc)
+        except Exception:  # noqa: BLE001 - an op without compile-time inference keeps its shapes
+            pass
