@@ -422,9 +422,9 @@ def render_md(r: dict) -> str:
     ]
     if "float_rewritten" in r:
         f = r["float_rewritten"]
-        what = {"strided_depthwise": "stride-(2, 1) depthwise convs (run at stride 1, then every second row kept; "
-                                     "Lite's depthwise kernels take only equal strides)",
-                "full_height_pools": "pools as tall as their input (one row appended, so Lite's NEON pool "
+        what = {"strided_depthwise": "stride-(2, 1) depthwise conv(s) run at stride 1, every second row kept "
+                                     "(Lite's depthwise kernels take only equal strides)",
+                "full_height_pools": "pool(s) as tall as their input given one more row (so Lite's NEON pool "
                                      "kernel takes them)"}
         lines += ["Of that, the exact kernel rewrites ("
                   + "; ".join(f"{n} {what.get(k, k)}" for k, n in f["layers"].items())

@@ -1,5 +1,5 @@
 """Full-height pools (slim/pool_rows.py) and the combined kernel rewrites
-(slim/kernel_rewrites.py): bit-exact on ARM, fewer instructions, and left
+(slim/kernel_rewrites.py): the pool rewrite bit-exact on ARM, both cheaper, left
 alone where they cannot apply."""
 from __future__ import annotations
 
