@@ -27,6 +27,7 @@ import re
 import struct
 
 from . import flatbuf
+from .nbfile import param_records
 
 # Schema of lite/model_parser/flatbuffers/framework.fbs: per table, its slots as
 # (kind, detail, default): kind scalar (struct format), string, table/tables
@@ -226,25 +227,12 @@ def compact_nb(data: bytes) -> bytes:
 
 
 def compact_params(section: bytes) -> bytes:
-    """The parameter section (lite/model_parser/flatbuffers/io.cc, ParamDeserializer)
-    with each record's ParamDesc compacted; its header is kept."""
-    if len(section) < 12:
-        raise ValueError("params section missing")
-    _version, meta, header_size = struct.unpack_from("<3H", section, 0)
-    head = 6 + meta + header_size
-    count, = struct.unpack_from("<H", section, 6 + meta)
-    out, pos = [section[:head]], head
-    for i in range(count):
-        if pos + 8 > len(section):
-            raise ValueError(f"params section ends at parameter {i} of {count}")
-        total, offset = struct.unpack_from("<II", section, pos)
-        start, pos = pos + 4 + offset, pos + 4 + total
-        if pos > len(section):
-            raise ValueError(f"parameter {i} of {count} runs past the end of the file")
-        record = compact_param(section[start:pos])
+    """The parameter section with each record's ParamDesc compacted; its header is kept."""
+    head, records = param_records(section)
+    out = [section[:head]]
+    for start, end in records:
+        record = compact_param(section[start:end])
         out.append(struct.pack("<II", len(record) + 4, 4) + record)
-    if pos != len(section):
-        raise ValueError(f"{len(section) - pos} unexpected bytes after the last parameter")
     return b"".join(out)
 
 

@@ -169,17 +169,27 @@ def _first_arg(op: flatbuf.Table, slot: int) -> str:
 
 
 def _walk_params(data: bytes, pos: int) -> int:
-    if pos + 12 > len(data):
+    return len(param_records(memoryview(data)[pos:])[1])
+
+
+def param_records(section) -> tuple[int, list[tuple[int, int]]]:
+    """(header length, [(start, end) of each parameter's serialized ParamDesc])
+    in `section`, the params section (lite/model_parser/flatbuffers/io.cc,
+    ParamDeserializer: per parameter uint32 total size and offset, then the record)."""
+    if len(section) < 12:
         raise ValueError("params section missing")
-    _version, _meta, header_size, count = struct.unpack_from("<4H", data, pos)
-    pos += 8 + 4 + max(header_size - 6, 0)
+    _version, meta, header_size = struct.unpack_from("<3H", section, 0)
+    count, = struct.unpack_from("<H", section, 6 + meta)
+    head = pos = 6 + meta + header_size
+    out = []
     for i in range(count):
-        if pos + 8 > len(data):
+        if pos + 8 > len(section):
             raise ValueError(f"params section ends at parameter {i} of {count}")
-        total, offset = struct.unpack_from("<II", data, pos)
-        pos += 8 + (total - offset)
-        if pos > len(data):
+        total, offset = struct.unpack_from("<II", section, pos)
+        out.append((pos + 4 + offset, pos + 4 + total))
+        pos += 4 + total
+        if pos > len(section):
             raise ValueError(f"parameter {i} of {count} runs past the end of the file")
-    if pos != len(data):
-        raise ValueError(f"{len(data) - pos} unexpected bytes after the last parameter")
-    return count
+    if pos != len(section):
+        raise ValueError(f"{len(section) - pos} unexpected bytes after the last parameter")
+    return head, out

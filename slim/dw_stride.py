@@ -20,7 +20,6 @@ recognizers); the height must be static, or the layer is left alone.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 # Ops that act on each element (or channel) alone: the rows can be dropped after them.
 # The dequantize ops of a PTQ or QAT program scale per channel or per tensor.
@@ -69,27 +68,9 @@ def _candidate(block, op) -> tuple[int, int] | None:
     return w[0], h
 
 
-def split_strided_depthwise(model_dir: str | Path, out_dir: str | Path,
-                            height: int | None = None) -> tuple[Path, int]:
-    """Write `model_dir` with its stride-(2, 1) depthwise convs rewritten (see
-    the module doc) to `out_dir`; returns (out_dir, how many were rewritten),
-    or (model_dir, 0) without writing when none could be.
-    `height`: the input height the model is always fed (rec 32, cls 48), for
-    programs saved with a free height."""
-    from .static_program import fix_input_height, open_inference_model
-
-    with open_inference_model(model_dir) as sm:
-        if height:
-            fix_input_height(sm, height)
-        done = rewrite_strided_depthwise(sm)
-        if not done:
-            return Path(model_dir), 0
-        sm.save(Path(out_dir) / "inference")
-    return Path(out_dir), done
-
-
 def rewrite_strided_depthwise(sm) -> int:
-    """Rewrite an open StaticModel's stride-(2, 1) depthwise convs in place; how many."""
+    """Rewrite an open StaticModel's stride-(2, 1) depthwise convs in place; how
+    many. Called through slim.kernel_rewrites.rewrite_for_arm_kernels."""
     done = 0
     block = sm.block
     fetch_names = {v.name for v in sm.fetches}

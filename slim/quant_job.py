@@ -69,7 +69,7 @@ def _prepare(task: QuantTask, qdir: Path, recipe: QuantRecipe) -> Path:
     if recipe.quant.kernel_rewrites:
         from .kernel_rewrites import rewrite_for_arm_kernels
 
-        qdir, _ = rewrite_for_arm_kernels(qdir, qdir.parent / (qdir.name + "_dw"), task.fixed_height())
+        qdir, _ = rewrite_for_arm_kernels(qdir, qdir.parent / (qdir.name + "_rw"), task.fixed_height())
     return qdir
 
 

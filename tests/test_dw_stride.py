@@ -16,6 +16,14 @@ def _inference(d, x):
     return [next(iter(paddle_inference(str(d), [[x]], ir_optim=ir)[0].values())) for ir in (True, False)]
 
 
+def split_strided_depthwise(src, out, height=None):
+    """The depthwise rewrite alone: (dir, layers rewritten)."""
+    from slim.kernel_rewrites import rewrite_for_arm_kernels
+
+    d, counts = rewrite_for_arm_kernels(src, out, height, only=("strided_depthwise",))
+    return d, counts.get("strided_depthwise", 0)
+
+
 def _ops(d):
     from slim.static_program import open_inference_model
 
@@ -33,7 +41,6 @@ def _arm(nb, x):
 
 def test_rec_split_is_exact_and_cheaper(tmp_path):
     from lite.opt import opt
-    from slim.dw_stride import split_strided_depthwise
     from slim.model_source import export_inference, load_rec
 
     _, net = load_rec(str(need(EN_ONNX)))
@@ -53,7 +60,6 @@ def test_rec_split_is_exact_and_cheaper(tmp_path):
 
 def test_cls_needs_its_height_and_takes_odd_rows(tmp_path):
     from lite.opt import opt
-    from slim.dw_stride import split_strided_depthwise
 
     src = need(CLS_MODEL / "inference.pdmodel").parent
     _, n_free = split_strided_depthwise(src, tmp_path / "free")
@@ -75,7 +81,6 @@ def test_quantized_program_is_rewritten_too(tmp_path):
     """The quant job rewrites each candidate after PTQ: the chain through the
     dequantize ops is followed and the int8 .nb's outputs stay the same."""
     from lite.opt import opt
-    from slim.dw_stride import split_strided_depthwise
     from slim.ptq import quant_post_static
 
     src = need(CLS_MODEL / "inference.pdmodel").parent
@@ -93,7 +98,6 @@ def test_quantized_program_is_rewritten_too(tmp_path):
 def test_pp_ocrv4_rec_is_rewritten_and_still_converts(tmp_path):
     from lite.nbfile import read_nb
     from lite.opt import opt
-    from slim.dw_stride import split_strided_depthwise
 
     src = need(SHARED / "models" / "ch_PP-OCRv4_rec" / "inference.pdmodel").parent
     out, n = split_strided_depthwise(src, tmp_path / "v4", height=48)

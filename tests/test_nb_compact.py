@@ -9,6 +9,7 @@ import pytest
 
 from lite import flatbuf
 from lite.nb_compact import ATTR_VALUE_SLOT, compact_nb
+from lite.nbfile import param_records
 
 FMT = {2: "i", 3: "f", 8: "?", 10: "i", 11: "q", 14: "d"}
 VEC = {5: "i", 6: "f", 9: "?", 12: "i", 13: "q", 15: "d"}
@@ -45,16 +46,11 @@ def _attr_tables(path) -> tuple[int, int]:
 
 def _params(section: bytes) -> list:
     """Per parameter record: name, lod, dims, data type and data bytes."""
-    header, = struct.unpack_from("<H", section, 4)
-    count, = struct.unpack_from("<H", section, 6)
-    pos, out = 6 + header, []
-    for _ in range(count):
-        total, offset = struct.unpack_from("<II", section, pos)
-        p = flatbuf.root(memoryview(section)[pos + 4 + offset:pos + 4 + total])
+    out = []
+    for start, end in param_records(section)[1]:
+        p = flatbuf.root(memoryview(section)[start:end])
         t = p.table(3)
         out.append((p.string(1), t.scalars(1, "q"), t.scalars(2, "q"), t.scalar(3, "i"), t.string_bytes(4)))
-        pos += 4 + total
-    assert pos == len(section)
     return out
 
 

@@ -11,16 +11,12 @@ from .test_dw_stride import _arm, _inference, _ops
 
 def test_cls_final_pool_is_exact_and_cheaper(tmp_path):
     from lite.opt import opt
-    from slim import kernel_rewrites as kr
+    from slim.kernel_rewrites import rewrite_for_arm_kernels
 
     src = need(CLS_MODEL / "inference.pdmodel").parent
-    kr_only = {"full_height_pools": kr.REWRITES["full_height_pools"]}
-    orig, kr.REWRITES = kr.REWRITES, kr_only
-    try:
-        _, free = kr.rewrite_for_arm_kernels(src, tmp_path / "free")
-        out, counts = kr.rewrite_for_arm_kernels(src, tmp_path / "pool", height=48)
-    finally:
-        kr.REWRITES = orig
+    only = ("full_height_pools",)
+    _, free = rewrite_for_arm_kernels(src, tmp_path / "free", only=only)
+    out, counts = rewrite_for_arm_kernels(src, tmp_path / "pool", height=48, only=only)
     assert free == {}  # a free height: the pool's window is not known to span it
     assert counts == {"full_height_pools": 1}  # the 2x2 stride-2 max pool over 2 rows
     pool = next(op for op in _ops(out) if op.type == "pool2d" and op.attr("pooling_type") == "max")
