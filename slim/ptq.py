@@ -19,6 +19,26 @@ def quiet_paddleslim() -> None:
             lg.setLevel(logging.ERROR)
 
 
+def _zero_d_tensors_as_1d() -> None:
+    """Paddle 2.6's `avg` sampling reshapes every sampled tensor by its first
+    dim; a 0-d one (PP-OCRv4 rec slices its sequence length out of a `shape`,
+    and slice is among the ops whose outputs get a scale) raises IndexError.
+    Read those as one-element 1-D arrays: the value is an integer shape, never
+    quantized, and every other tensor is read as before."""
+    from paddle.static.quantization import post_training_quantization as ptq_mod
+
+    load = ptq_mod.utils.load_variable_data
+    if getattr(load, "_zero_d_as_1d", False):
+        return
+
+    def load_1d(scope, name):
+        a = load(scope, name)
+        return a.reshape(1) if a.ndim == 0 else a
+
+    load_1d._zero_d_as_1d = True
+    ptq_mod.utils.load_variable_data = load_1d
+
+
 def calibration_arrays(reader, preprocess, limit: int) -> np.ndarray:
     xs = [preprocess(img) for i, (img, _) in enumerate(reader) if i < limit]
     return np.stack(xs)
@@ -37,6 +57,7 @@ def quant_post_static(model_dir: str | Path, out_dir: str | Path, calib: np.ndar
     from .static_program import static_mode
 
     quiet_paddleslim()  # its loggers exist once paddleslim is imported
+    _zero_d_tensors_as_1d()
     m = locate(model_dir)
     with static_mode():
         class _DS(paddle.io.Dataset):

@@ -30,6 +30,7 @@ from .recipe import QuantRecipe, parse_algo
 
 
 PRESCREEN_POINTS = 1.0  # Paddle Inference drop beyond the budget at which the ARM gate is skipped
+OUTPUT_PROBES = 32      # calibration crops whose outputs rank the layers (mixed.rank_by: output)
 
 
 def _log(msg: str) -> None:
@@ -159,16 +160,28 @@ def _quantizable_weights(model_dir: Path, op_types: list[str]) -> list[str]:
 
 def sensitivity(model_dir: Path, work: Path, calib, algo: str, recipe: QuantRecipe,
                 task: QuantTask | None = None) -> dict[str, float]:
-    """Metric drop (Paddle Inference, fixed synthetic subset) with only one
-    layer quantized, per layer; cached so an interrupted run resumes."""
+    """Per layer, the damage done by quantizing only that layer: the metric
+    drop on a fixed synthetic subset (rank_by metric), or the mean absolute
+    change of the model's output on calibration crops (rank_by output);
+    Paddle Inference, cached so an interrupted run resumes."""
     task = task or get_task(recipe.task)
-    subset = task.sensitivity_set(recipe.mixed.sensitivity_eval)
-    cache = _job_cache(model_dir, "sensitivity", algo, len(calib), len(subset), recipe.quant.weight_quantize_type,
-                       recipe.quant.op_types, recipe.quant.rnn_weights) \
+    by_output = recipe.mixed.rank_by == "output"
+    subset = None if by_output else task.sensitivity_set(recipe.mixed.sensitivity_eval)
+    cache = _job_cache(model_dir, "sensitivity", algo, len(calib), len(subset) if subset else "output",
+                       recipe.quant.weight_quantize_type, recipe.quant.op_types, recipe.quant.rnn_weights) \
         / "sensitivity.json"
     sens = json.loads(cache.read_text()) if cache.is_file() else {}
     names = _quantizable_weights(model_dir, recipe.quant.op_types)
-    base = task.score_inference(str(model_dir), subset, recipe) if any(w not in sens for w in names) else None
+    if all(w in sens for w in names):
+        return {w: sens[w] for w in names}
+    if by_output:
+        probe = [[calib[i:i + recipe.quant.batch_size]] for i in range(0, min(len(calib), OUTPUT_PROBES),
+                                                                           recipe.quant.batch_size)]
+        ref = _outputs(model_dir, probe)
+        damage = lambda q: float(np.mean(np.abs(_outputs(q, probe) - ref)))  # noqa: E731
+    else:
+        base = task.score_inference(str(model_dir), subset, recipe)
+        damage = lambda q: base - task.score_inference(str(q), subset, recipe)  # noqa: E731
     a, rounding = parse_algo(algo)
     for i, w in enumerate(tqdm(names, desc=f"per-layer sensitivity ({algo})", unit="layer")):
         if w in sens:  # resumed from the cache
@@ -176,20 +189,32 @@ def sensitivity(model_dir: Path, work: Path, calib, algo: str, recipe: QuantReci
         q = quant_post_static(model_dir, work / f"sens_{i}", calib, a, recipe.quant.weight_quantize_type,
                               recipe.quant.batch_size, skip=[n for n in names if n != w], round_type=rounding,
                               op_types=recipe.quant.op_types)
-        sens[w] = base - task.score_inference(str(q), subset, recipe)
+        sens[w] = damage(q)
         shutil.rmtree(q, ignore_errors=True)
         write_bytes(cache, json.dumps(sens, indent=1).encode())
     return {w: sens[w] for w in names}
 
 
-def _mixed(recipe, task, source, work, calib, rank, base_acc, best_algo, gate: _Gate, tried: list) -> dict | None:
+def _outputs(model_dir: Path, feeds: list) -> np.ndarray:
+    from lite.parity import paddle_inference
+
+    return np.concatenate([next(iter(o.values())) for o in paddle_inference(str(model_dir), feeds, ir_optim=True)])
+
+
+def _mixed(recipe, task, source, work, calib, rank, base_acc, best: dict, float_bytes: int, gate: _Gate,
+           tried: list) -> dict | None:
+    best_algo = best["algo"]
     # a fast algorithm may rank the layers when the best one is slow (mse on a 4,400-class head)
     sens = sensitivity(source, work, calib, recipe.mixed.scan_algo or best_algo, recipe, task)
     ranked = sorted(sens, key=lambda w: -sens[w])
     a, rounding = parse_algo(best_algo)
     budget = recipe.gate.max_drop_points / 100.0
-    for k in range(1, recipe.mixed.max_float_layers + 1):
-        skip = ranked[:k]
+    room = recipe.mixed.max_nb_ratio * float_bytes - best["nb_bytes_arm"] if recipe.mixed.max_nb_ratio else np.inf
+    order, passed = plan_float_layers(ranked, _weight_sizes(source), room, recipe.mixed.max_float_layers)
+    if passed:
+        _log(f"  mixed: {len(passed)} sensitive layer(s) stay int8 to keep mixed.max_nb_ratio: {', '.join(passed)}")
+    for k in range(1, len(order) + 1):
+        skip = order[:k]
         qdir = quant_post_static(source, work / f"mixed_{k}", calib, a, recipe.quant.weight_quantize_type,
                                  recipe.quant.batch_size, skip=skip, round_type=rounding,
                                  op_types=recipe.quant.op_types)
@@ -205,6 +230,30 @@ def _mixed(recipe, task, source, work, calib, rank, base_acc, best_algo, gate: _
             cand["sensitivity"] = sens
             return cand
     return None
+
+
+def plan_float_layers(ranked: list[str], numel: dict[str, int], room: float,
+                      limit: int) -> tuple[list[str], list[str]]:
+    """The layers mixed precision keeps float, most sensitive first, up to
+    `limit`; a float layer costs 3 bytes a weight more than its int8 form, so
+    a layer that would take the .nb past `room` more bytes is passed over
+    (second list) for the next ones that fit."""
+    order, passed = [], []
+    for w in ranked:
+        if len(order) == limit:
+            break
+        if 3 * numel[w] > room:
+            passed.append(w)
+            continue
+        room -= 3 * numel[w]
+        order.append(w)
+    return order, passed
+
+
+def _weight_sizes(model_dir: Path) -> dict[str, int]:
+    from .nets.weights import inference_params
+
+    return {n: int(a.size) for n, a in inference_params(model_dir)}
 
 
 def _qat(recipe, task, source, work, rank, gate: _Gate, tried: list) -> dict | None:
@@ -237,6 +286,12 @@ def run(recipe: QuantRecipe, model: str | None = None, data: str | None = None,
         work = Path(work)
         models = task.models(recipe, model, work)
         task.bind(recipe, models)
+        if recipe.quant.kernel_rewrites:  # folds that change weights come before calibration
+            from .kernel_rewrites import fold_float_model
+
+            models.source, folds = fold_float_model(models.source, work / "source_folded")
+            if folds:
+                _log(f"folded into neighbouring layers before quantization: {folds}")
         sets = task.eval_sets(recipe, data)
         rank = task.rank_set(sets)
         calib = task.calibration(recipe.quant.calib_size)
@@ -266,8 +321,8 @@ def run(recipe: QuantRecipe, model: str | None = None, data: str | None = None,
             fallbacks: list[dict] = []
             if chosen is None and recipe.mixed.enabled:
                 _log(f"no PTQ candidate within {recipe.gate.max_drop_points} points: mixed precision")
-                chosen = _mixed(recipe, task, models.source, work, calib, rank, base_acc, ok[0]["algo"], gate,
-                                fallbacks)
+                chosen = _mixed(recipe, task, models.source, work, calib, rank, base_acc, ok[0],
+                                base["arm"].stat().st_size, gate, fallbacks)
             if chosen is None and recipe.qat.enabled:
                 _log("mixed precision did not reach the budget: QAT with PACT")
                 chosen = _qat(recipe, task, models.source, work, rank, gate, fallbacks)
@@ -355,10 +410,12 @@ def _float_rewritten(recipe, model_dir: Path, shapes: dict, height: int | None) 
     so the report can say how much of the gain is those and how much is int8."""
     if not recipe.quant.kernel_rewrites:
         return None
-    from .kernel_rewrites import rewrite_for_arm_kernels
+    from .kernel_rewrites import fold_float_model, rewrite_for_arm_kernels
 
     with tempfile.TemporaryDirectory(prefix="slimdw.") as tmp:
-        d, counts = rewrite_for_arm_kernels(model_dir, Path(tmp) / "float_rw", height)
+        d, folds = fold_float_model(model_dir, Path(tmp) / "float_folded")
+        d, counts = rewrite_for_arm_kernels(d, Path(tmp) / "float_rw", height)
+        counts = {**folds, **counts}
         if not counts:
             return None
         nb = opt(d, target="arm", out=Path(tmp) / "float_rw.nb")

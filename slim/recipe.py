@@ -33,6 +33,11 @@ class MixedConfig:
     max_float_layers: int = 8
     sensitivity_eval: int = 300   # synthetic eval crops scored per layer (Paddle Inference)
     scan_algo: str = ""           # calibration algorithm of the per-layer scan ("" = the best PTQ one)
+    # what ranks the layers: "metric" (the task's metric drop on sensitivity_eval crops) or
+    # "output" (mean |output - float output| on calibration crops: continuous, so no ties
+    # where one word is a whole point)
+    rank_by: str = "metric"
+    max_nb_ratio: float = 0.0     # > 0: stop adding float layers before the .nb passes this share of the float one
 
 
 @dataclass
@@ -209,6 +214,8 @@ def load_quant_recipe(path: str | Path | None, default_name: str = "cls_quant.ya
                         "optionally with +adaround (e.g. hist+adaround)")
     if r.gate.metric not in ("", "accuracy", "norm_edit_dis") or r.gate.metric and r.task != "rec":
         raise LiteError(f"{path}: `gate.metric`: {r.gate.metric!r} is not a rec metric; use accuracy or norm_edit_dis")
+    if r.mixed.rank_by not in ("metric", "output"):
+        raise LiteError(f"{path}: `mixed.rank_by` is {r.mixed.rank_by!r}; use metric or output")
     if r.mixed.scan_algo and parse_algo(r.mixed.scan_algo)[0] not in ALGOS:
         raise LiteError(f"{path}: `mixed.scan_algo`: unknown algorithm {r.mixed.scan_algo!r}; use {', '.join(sorted(ALGOS))}")
     if not r.quant.algos:

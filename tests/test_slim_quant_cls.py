@@ -37,6 +37,7 @@ def test_default_recipe_loads():
     ("gate:\n  max_drop_points: lots\n", "`gate.max_drop_points`: expected float"),
     ("quant:\n  algos: [hist, fancy]\n", "unknown algorithm 'fancy'"),
     ("quant: [1, 2\n", "not valid YAML"),
+    ("mixed:\n  rank_by: loss\n", "`mixed.rank_by` is 'loss'; use metric or output"),
 ])
 def test_malformed_recipe_is_named(tmp_path, text, msg):
     f = tmp_path / "r.yaml"
@@ -128,3 +129,32 @@ def test_fallbacks_when_ptq_misses_the_budget(tmp_path, cls_model, lite_home, mo
     r = load_quant_recipe(recipe)
     calib = calibration_arrays(cls_data.synthetic(16, "calib"), preprocess, 16)
     assert quant_job.sensitivity(cls_model, tmp_path, calib, "abs_max", r) == sens
+
+
+def test_output_ranking_scores_each_layer_by_its_output_change(tmp_path, cls_model, lite_home):
+    from lite.ocr.cls import preprocess
+    from slim import quant_job
+    from slim.ptq import calibration_arrays
+
+    f = tmp_path / "out.yaml"
+    f.write_text("quant:\n  op_types: [depthwise_conv2d]\nmixed:\n  rank_by: output\n")
+    r = load_quant_recipe(f)
+    calib = calibration_arrays(cls_data.synthetic(16, "calib"), preprocess, 16)
+    sens = quant_job.sensitivity(cls_model, tmp_path, calib, "abs_max", r)
+    assert len(sens) == 11  # the v2.0 cls's depthwise convs
+    # mean |softmax change| over 16 crops: every layer moves the output, each by its own amount
+    assert all(0 < v < 0.2 for v in sens.values()), sens
+    assert len({round(v, 9) for v in sens.values()}) == 11
+    # its own cache entry, beside (not mixed with) a metric-ranked scan of the same layers
+    assert quant_job.sensitivity(cls_model, tmp_path, calib, "abs_max", r) == sens
+
+
+def test_float_layers_are_planned_within_the_size_cap():
+    from slim.quant_job import plan_float_layers
+
+    numel = {"a": 1000, "big": 795000, "b": 2000, "c": 500, "d": 100}
+    ranked = ["a", "big", "b", "c", "d"]
+    assert plan_float_layers(ranked, numel, float("inf"), 3) == (["a", "big", "b"], [])
+    # 10 KB of room: "big" (2.4 MB more as float) is passed over, then "c" no longer fits
+    assert plan_float_layers(ranked, numel, 10_000, 4) == (["a", "b", "d"], ["big", "c"])
+    assert plan_float_layers(ranked, numel, -1, 4) == ([], ranked)
