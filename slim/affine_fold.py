@@ -13,7 +13,7 @@ Folded, exactly in real arithmetic (float rounding only):
 - after a convolution and its bias: W[o] *= s, b[o] = s * b[o] + t;
 - before convolutions that read it unpadded (the pointwise ones): W *= s and
   b[o] += t * sum(W[o]) (with padding the border sums differ, so not there);
-- before padded convolutions: W *= s, and t stays as one per-channel add;
+- before padded convolutions: W *= s, and t / s stays as one per-channel add;
 - any other pair becomes per-channel elementwise ops, which Lite runs on its
   fast broadcast path (a [1]-shaped operand takes the generic one).
 """
