@@ -371,7 +371,7 @@ def _finish(recipe, task, models, stage, sets, rank, base, base_acc, chosen, tri
         "model": name, "task": task.task, "metric": task.metric,
         "eval_set": {"name": "+".join(s.name for s in sets), "size": sum(len(s) for s in sets),
                      "parts": {s.name: len(s) for s in sets}, "skipped_images": sum(s.skipped for s in sets),
-                     "gate_set": rank.name, "unit": task.unit},
+                     "gate_set": rank.name, "unit": task.unit, "nb_subset": recipe.gate.nb_subset},
         "cpu": recipe.gate.cpu, "bench_shape": list(shapes["x"]),
         "budget_drop_points": recipe.gate.max_drop_points,
         "baseline": {"metric_value": base["acc"], "metric_value_x86": base["acc_x86"],
@@ -473,7 +473,8 @@ def render_md(r: dict) -> str:
         f"Chosen: **{s['algo']}** ({s['method']}); layers kept in float: "
         f"{', '.join(s['float_layers']) if s['float_layers'] else 'none'}.",
         "",
-        "Per eval set (ARM .nb): " + "; ".join(f"{k} ({v['size']}): {v['float_nb_arm']:.4f} -> {v['int8_nb_arm']:.4f}"
+        "Per eval set (ARM .nb" + (f", {r['eval_set']['nb_subset']} evenly spread crops of each larger set"
+                                   if r["eval_set"].get("nb_subset") else "") + "): " + "; ".join(f"{k} ({v['size']}): {v['float_nb_arm']:.4f} -> {v['int8_nb_arm']:.4f}"
                                                for k, v in r["per_set"].items()),
         "",
     ]
