@@ -292,9 +292,17 @@ def run(recipe: QuantRecipe, model: str | None = None, data: str | None = None,
             models.source, folds = fold_float_model(models.source, work / "source_folded")
             if folds:
                 _log(f"folded into neighbouring layers before quantization: {folds}")
+                models.prepared.update(folds)
         sets = task.eval_sets(recipe, data)
         rank = task.rank_set(sets)
         calib = task.calibration(recipe.quant.calib_size)
+        if recipe.quant.equalize_dw:  # exact in float; the int8 per-tensor input scales then fit every channel
+            from .dw_equalize import equalize_model
+
+            models.source, n = equalize_model(models.source, work / "source_equalized", calib)
+            _log(f"equalized the input channels of {n} depthwise conv(s) on {len(calib)} calibration crops")
+            if n:
+                models.prepared["equalized_depthwise_inputs"] = n
         gate = _Gate(recipe, task, sets)
         name = models.name
         out_dir = Path(out or f"output/slim_quant_{name}")
@@ -399,6 +407,8 @@ def _finish(recipe, task, models, stage, sets, rank, base, base_acc, chosen, tri
         report["latency_ms"] = lat["latency_ms"]
     if models.pruning is not None:
         report["pruning"] = _pruning_summary(recipe, models)
+    if models.prepared:
+        report["prepared"] = models.prepared
     report["seconds"] = round(time.time() - t0, 1)
     (stage / "report.json").write_text(json.dumps(report, indent=2))
     (stage / "report.md").write_text(render_md(report))
@@ -497,6 +507,12 @@ def render_md(r: dict) -> str:
         lines += [f"Dictionary `{rc['dictionary']}` ({rc['classes']} classes, space {'on' if rc['use_space'] else 'off'}); "
                   f"input height {rc['height']}, width padded to max({rc['min_width']}, height x aspect) as predict_rec "
                   f"does; the `.nb` takes any width.", ""]
+    if r.get("prepared"):
+        what = {"scalar_affines": "scalar affine pair(s) folded into the convs beside them",
+                "equalized_depthwise_inputs": "depthwise conv(s) with their input channels equalized on the "
+                                              "calibration crops (slim/dw_equalize.py)"}
+        lines += ["Before calibration (exact in float): " + "; ".join(
+            f"{n} {what.get(k, k)}" for k, n in r["prepared"].items()) + ".", ""]
     if r["slim"]["float_layers"]:
         lines += ["![per-layer sensitivity](sensitivity.png)", ""]
     if "pruning" in r:

@@ -4,7 +4,7 @@ shape a benchmark feeds, and how QAT distils it. The job in quant_job.py is
 the same for every task; tasks register themselves here."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ class Models:
     baseline: Path
     source: Path
     pruning: dict | None = None
+    prepared: dict = field(default_factory=dict)  # exact float transforms applied to `source` before calibration
 
 
 class QuantTask:

@@ -24,6 +24,7 @@ class PTQConfig:
     op_types: list = field(default_factory=lambda: ["conv2d", "depthwise_conv2d", "mul"])
     rnn_weights: str = "float"    # rec: "int8" stores the LSTM weights as int8 (dequantized on load)
     kernel_rewrites: bool = True  # exact rewrites onto Lite's fast ARM kernels (slim/kernel_rewrites.py)
+    equalize_dw: bool = False     # equalize depthwise-conv input channels on the calibration crops (slim/dw_equalize.py)
 
 
 @dataclass
