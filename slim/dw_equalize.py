@@ -91,11 +91,7 @@ def equalize_depthwise_inputs(sm, calib: np.ndarray, batch_size: int = 16) -> in
 def equalize_model(model_dir: str | Path, out_dir: str | Path, calib: np.ndarray) -> tuple[Path, int]:
     """`model_dir` with its depthwise inputs equalized on `calib`, written to
     `out_dir`; (model_dir, 0) without writing when it has none."""
-    from .static_program import open_inference_model
+    from .kernel_rewrites import _apply  # the same open, transform, save-if-changed as the folds
 
-    with open_inference_model(model_dir) as sm:
-        n = equalize_depthwise_inputs(sm, calib)
-        if not n:
-            return Path(model_dir), 0
-        sm.save(Path(out_dir) / "inference")
-    return Path(out_dir), n
+    d, counts = _apply(model_dir, out_dir, {"dw": lambda sm: equalize_depthwise_inputs(sm, calib)}, None)
+    return d, counts.get("dw", 0)
