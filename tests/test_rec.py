@@ -146,7 +146,7 @@ task: rec
 quant: {algos: [avg], op_types: [depthwise_conv2d], rnn_weights: int8, calib_size: 32}
 mixed: {enabled: true, max_float_layers: 3, sensitivity_eval: 40}
 qat: {enabled: false}
-gate: {max_drop_points: 10.0, eval_synthetic: 40, cpu: cortex-a76}
+gate: {max_drop_points: 10.0, eval_synthetic: 20, cpu: cortex-a76}
 """
 
 
@@ -168,7 +168,7 @@ def test_tiny_quant_rec_falls_back_to_mixed_precision(tmp_path):
     r = json.loads((out / "report.json").read_text())
     assert r["task"] == "rec" and r["model"] == "en_number_mobile_v2.0_rec"
     assert r["rec"]["dictionary"] == "en_dict.txt" and r["rec"]["classes"] == 97 and r["rec"]["height"] == 32
-    assert r["eval_set"]["parts"] == {"synthetic-eval": 40, "real-crops": 25}
+    assert r["eval_set"]["parts"] == {"synthetic-eval": 20, "real-crops": 25}
     plain = r["search"][0]  # so far over budget on Paddle Inference that it never went to the ARM gate
     assert plain["algo"] == "avg" and r["baseline"]["metric_value_inference"] - plain["accuracy_inference"] > 0.11
     assert [g["algo"] for g in r["gate"]][-1] == r["slim"]["algo"] and r["gate"][-1]["passed"]
@@ -270,8 +270,8 @@ def test_pruned_crnn_rebuilds_exactly():
 TINY_PRUNE = """
 model: en_number_mobile_v2.0_rec
 task: rec
-prune: {flops_keep: 0.7, ratios: [0.5], sensitivity_images: 30}
-finetune: {steps: 30, batch_size: 16, pool_size: 120, checkpoint_every: 10}
+prune: {flops_keep: 0.7, ratios: [0.5], sensitivity_images: 16}
+finetune: {steps: 10, batch_size: 16, pool_size: 64, checkpoint_every: 5}
 eval: {max_drop_points: 100.0}
 """
 
@@ -292,7 +292,7 @@ def test_tiny_prune_rec(tmp_path):
     words = tmp_path / "words"
     words.mkdir()
     lines = []
-    for i, (img, text) in enumerate(synthetic(16, "eval", charset_for("en_dict.txt", 97))):
+    for i, (img, text) in enumerate(synthetic(8, "eval", charset_for("en_dict.txt", 97))):
         cv2.imwrite(str(words / f"w{i}.png"), img)
         lines.append(f"w{i}.png\t{text}")
     (words / "label.txt").write_text("\n".join(lines) + "\n")
@@ -303,9 +303,9 @@ def test_tiny_prune_rec(tmp_path):
                  str(words / "label.txt"), "--out", str(out))
     assert p.returncode == 0, p.stderr[-2000:]
     r = json.loads((out / "report.json").read_text())
-    assert r["eval_set"]["parts"] == {"user-data": 16}
+    assert r["eval_set"]["parts"] == {"user-data": 8}
     assert 0.6 < r["ratios"]["flops"] <= 0.7
     assert all(u["keep"] % 8 == 0 or u["keep"] == u["channels"] for u in r["pruning_plan"]["units"])
     assert r["ratios"]["nb_bytes"] < 0.95 and r["ratios"]["instructions"] < 0.97
-    assert r["baseline"]["per_set"]["user-data"]["size"] == 16 and r["finetune"]["steps"] == 30
+    assert r["baseline"]["per_set"]["user-data"]["size"] == 8 and r["finetune"]["steps"] == 10
     assert "FLOPs" in (out / "report.md").read_text() and (out / "inference_pruned").is_dir()
