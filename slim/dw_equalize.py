@@ -91,7 +91,7 @@ def equalize_depthwise_inputs(sm, calib: np.ndarray, batch_size: int = 16) -> in
 def equalize_model(model_dir: str | Path, out_dir: str | Path, calib: np.ndarray) -> tuple[Path, int]:
     """`model_dir` with its depthwise inputs equalized on `calib`, written to
     `out_dir`; (model_dir, 0) without writing when it has none."""
-    from .kernel_rewrites import _apply  # the same open, transform, save-if-changed as the folds
+    from .kernel_rewrites import apply_rewrites  # the same open, transform, save-if-changed as the folds
 
-    d, counts = _apply(model_dir, out_dir, {"dw": lambda sm: equalize_depthwise_inputs(sm, calib)}, None)
+    d, counts = apply_rewrites(model_dir, out_dir, {"dw": lambda sm: equalize_depthwise_inputs(sm, calib)}, None)
     return d, counts.get("dw", 0)

@@ -30,7 +30,7 @@ REWRITES = {"strided_depthwise": rewrite_strided_depthwise, "full_height_pools":
 def fold_float_model(model_dir: str | Path, out_dir: str | Path) -> tuple[Path, dict[str, int]]:
     """The float model with FLOAT_FOLDS applied, written to `out_dir`; as
     rewrite_for_arm_kernels, (model_dir, {}) when nothing changed."""
-    return _apply(model_dir, out_dir, FLOAT_FOLDS, None)
+    return apply_rewrites(model_dir, out_dir, FLOAT_FOLDS, None)
 
 
 def rewrite_for_arm_kernels(model_dir: str | Path, out_dir: str | Path, height: int | None = None,
@@ -38,10 +38,12 @@ def rewrite_for_arm_kernels(model_dir: str | Path, out_dir: str | Path, height: 
     """Write `model_dir` with every rewrite (or those named in `only`) applied
     to `out_dir`; returns (out_dir, {rewrite: layers changed}), or
     (model_dir, {}) without writing when nothing changed."""
-    return _apply(model_dir, out_dir, {k: f for k, f in REWRITES.items() if only is None or k in only}, height)
+    return apply_rewrites(model_dir, out_dir, {k: f for k, f in REWRITES.items() if only is None or k in only}, height)
 
 
-def _apply(model_dir, out_dir, rewrites: dict, height: int | None) -> tuple[Path, dict[str, int]]:
+def apply_rewrites(model_dir, out_dir, rewrites: dict, height: int | None) -> tuple[Path, dict[str, int]]:
+    """Open `model_dir`, run each `rewrites` transform (name -> fn(sm) -> count)
+    and save to `out_dir` only if one changed something; (dir, {name: count})."""
     from .static_program import fix_input_height, open_inference_model
 
     with open_inference_model(model_dir) as sm:
