@@ -75,7 +75,8 @@ class _Builder:
     written once: identical attributes, variables, vectors, strings and
     vtables are shared, which FlatBuffers allows (a buffer may be a DAG)."""
 
-    def __init__(self):
+    def __init__(self, share_strings: bool = True):
+        self.share_strings = share_strings
         self.chunks: list[bytes] = []  # in write order; the buffer is their reverse
         self.size = 0  # bytes written so far, counted from the buffer's end
         self.memo: dict[tuple, int] = {}
@@ -104,7 +105,7 @@ class _Builder:
             self._prep(len(data) + 1, 4)
             self._put(data + b"\0")
             return self._put(struct.pack("<I", len(data)))
-        return self._once(("s", data), write)
+        return self._once(("s", data), write) if self.share_strings else write()
 
     def vector(self, fmt: str, values: list) -> int:
         def write():
@@ -197,9 +198,9 @@ def _emit_child(b: _Builder, t: flatbuf.Table, slot: int, spec: tuple) -> int:
     return b.offsets([_emit(b, item, spec[1]) for item in items])
 
 
-def compact_program(topology: bytes) -> bytes:
+def compact_program(topology: bytes, share_strings: bool = True) -> bytes:
     """The serialized ProgramDesc, re-encoded as the module doc says."""
-    b = _Builder()
+    b = _Builder(share_strings)
     return b.finish(_emit(b, flatbuf.root(memoryview(topology)), "ProgramDesc"))
 
 
@@ -210,15 +211,13 @@ def compact_nb(data: bytes) -> bytes:
     if 26 + topo_size > len(data):
         raise ValueError(f"topology of {topo_size} bytes runs past the end of the file")
     topo = data[26:26 + topo_size]
-    if b"post_weight" in topo:
-        # Measured: the v2.13-rc light API fails to load a weight-only quantized
-        # model (opt --quant_model; ops carry quantization_type post_weight_*)
-        # whose program is re-encoded ("basic_string::_M_create" while loading).
-        # Bisected to one shared string: a quantized bias's name, stored once
-        # for its VarDesc and the conv's Bias argument. The runtime's reason was
-        # not found, so these files stay exactly as opt wrote them.
-        return data
-    program = compact_program(topo)
+    # Measured: the v2.13-rc light API fails to load a weight-only quantized
+    # model (opt --quant_model; ops carry quantization_type post_weight_*)
+    # whose strings are shared ("basic_string::_M_create" while loading;
+    # bisected to a quantized bias's name, stored once for its VarDesc and the
+    # conv's Bias argument). The runtime's reason was not found; with each
+    # string written where it is used, these files load and run as opt's do.
+    program = compact_program(topo, share_strings=b"post_weight" not in topo)
     # the parameter section starts at the same offset modulo 16 as before
     program += b"\0" * ((topo_size - len(program)) % 16)
     params = compact_params(data[26 + topo_size:])

@@ -1,6 +1,7 @@
 """`slim quant TASK`: PTQ with a calibration-algorithm search, then (only if no
-candidate keeps the accuracy budget) mixed precision and QAT with PACT; every
-candidate is gated on the accuracy of its compiled ARM `.nb` itself."""
+candidate keeps the accuracy budget) mixed precision, QAT with PACT and, where
+the recipe enables it, int8 weights with float arithmetic; every candidate is
+gated on the accuracy of its compiled ARM `.nb` itself."""
 from __future__ import annotations
 
 import hashlib
@@ -278,6 +279,37 @@ def _qat(recipe, task, source, work, rank, gate: _Gate, tried: list) -> dict | N
     return cand if int8_ops and gate.check(cand) else None
 
 
+def weight_only_ops(nb: Path) -> int:
+    """Ops whose weights opt stored as int8 (weight-only): each carries the
+    attribute value post_weight_channel_wise_abs_max once in the program."""
+    data = nb.read_bytes()
+    topo = data[26:26 + int.from_bytes(data[18:26], "little")]
+    return topo.count(b"post_weight_channel_wise_abs_max")
+
+
+def _weight_only(recipe, task, source, work, calib, rank, base_acc, gate: _Gate, tried: list) -> dict | None:
+    from .gptq import gptq_round_model
+
+    wo = recipe.weight_only
+    qdir, stats = gptq_round_model(source, work / "weight_only", calib[:wo.calib_size], wo.damp,
+                                   recipe.quant.batch_size, wo.rounding)
+    if recipe.quant.kernel_rewrites:
+        from .kernel_rewrites import rewrite_for_arm_kernels
+
+        qdir, _ = rewrite_for_arm_kernels(qdir, qdir.parent / (qdir.name + "_rw"), task.fixed_height())
+    nb = opt(qdir, target="arm", out=work / "weight_only.nb", quant_weights="int8")
+    n = weight_only_ops(nb)
+    acc = task.score_inference(str(qdir), rank, recipe)
+    cand = {"algo": f"weight-only int8 ({wo.rounding})", "status": "ok" if n else "no int8 weights in the .nb",
+            "method": "weight-only", "accuracy_inference": acc, "int8_ops": 0, "weight_only_ops": n,
+            "rounding": stats, "nb_bytes_arm": nb.stat().st_size, "dir": str(qdir), "nb": str(nb),
+            "float_layers": []}
+    tried.append(cand)
+    _log(f"  weight-only int8 ({wo.rounding}, {n} layers): {task.metric} {acc:.4f} "
+         f"(drop {100 * (base_acc - acc):+.2f} points, Paddle Inference)")
+    return cand if n and gate.check(cand) else None
+
+
 def run(recipe: QuantRecipe, model: str | None = None, data: str | None = None,
         out: str | None = None) -> dict:
     t0 = time.time()
@@ -296,6 +328,7 @@ def run(recipe: QuantRecipe, model: str | None = None, data: str | None = None,
         sets = task.eval_sets(recipe, data)
         rank = task.rank_set(sets)
         calib = task.calibration(recipe.quant.calib_size)
+        float_source = models.source  # weight-only keeps float activations: no equalization needed
         if recipe.quant.equalize_dw:  # exact in float; the int8 per-tensor input scales then fit every channel
             from .dw_equalize import equalize_model
 
@@ -316,29 +349,37 @@ def run(recipe: QuantRecipe, model: str | None = None, data: str | None = None,
                 src_acc = task.score_inference(str(models.source), rank, recipe)
                 _log(f"pruned {name}: {task.metric} {src_acc:.4f} (Paddle Inference); quantizing it")
                 models.pruning["metric_inference"] = src_acc
-            candidates = _search(recipe, task, models.source, work, calib, rank, base_acc)
+            direct = recipe.quant.method == "weight_only"  # no int8-arithmetic search at all
+            candidates = [] if direct else _search(recipe, task, models.source, work, calib, rank, base_acc)
             base = base_future.result()
             gate.base = base["acc"]
-            ok = sorted((c for c in candidates if c["status"] == "ok"), key=lambda c: -c["accuracy_inference"])
-            if not ok:
-                raise LiteError(f"{name}: no calibration algorithm produced an int8 .nb; see quant.algos in the recipe")
-            # best first; the first that passes wins. A candidate Paddle Inference already puts
-            # far over budget is not compiled-and-measured on ARM (the .nb agrees with it).
-            margin = (recipe.gate.max_drop_points + PRESCREEN_POINTS) / 100.0
-            chosen = next((c for c in ok if base_acc - c["accuracy_inference"] <= margin and gate.check(c)), None)
-            fallbacks: list[dict] = []
-            if chosen is None and recipe.mixed.enabled:
-                _log(f"no PTQ candidate within {recipe.gate.max_drop_points} points: mixed precision")
-                chosen = _mixed(recipe, task, models.source, work, calib, rank, base_acc, ok[0],
-                                base["arm"].stat().st_size, gate, fallbacks)
-            if chosen is None and recipe.qat.enabled:
-                _log("mixed precision did not reach the budget: QAT with PACT")
-                chosen = _qat(recipe, task, models.source, work, rank, gate, fallbacks)
+            chosen, fallbacks = None, []
+            if not direct:
+                ok = sorted((c for c in candidates if c["status"] == "ok"), key=lambda c: -c["accuracy_inference"])
+                if not ok:
+                    raise LiteError(f"{name}: no calibration algorithm produced an int8 .nb; see quant.algos in the recipe")
+                # best first; the first that passes wins. A candidate Paddle Inference already puts
+                # far over budget is not compiled-and-measured on ARM (the .nb agrees with it).
+                margin = (recipe.gate.max_drop_points + PRESCREEN_POINTS) / 100.0
+                chosen = next((c for c in ok if base_acc - c["accuracy_inference"] <= margin and gate.check(c)), None)
+                if chosen is None and recipe.mixed.enabled:
+                    _log(f"no PTQ candidate within {recipe.gate.max_drop_points} points: mixed precision")
+                    chosen = _mixed(recipe, task, models.source, work, calib, rank, base_acc, ok[0],
+                                    base["arm"].stat().st_size, gate, fallbacks)
+                if chosen is None and recipe.qat.enabled:
+                    _log("mixed precision did not reach the budget: QAT with PACT")
+                    chosen = _qat(recipe, task, models.source, work, rank, gate, fallbacks)
+            if chosen is None and (direct or recipe.weight_only.enabled):
+                if not direct:
+                    _log("no int8-arithmetic candidate kept the budget: int8 weights, float arithmetic")
+                chosen = _weight_only(recipe, task, float_source, work, calib, rank, base_acc, gate, fallbacks)
             if chosen is None:
-                best = min(g["drop_points"] for g in gate.log)
+                best = min((g["drop_points"] for g in gate.log), default=None)
                 raise LiteError(f"{name}: no int8 .nb kept the {task.metric} drop within "
-                                f"{recipe.gate.max_drop_points} points (best {best:.2f}); raise "
-                                "gate.max_drop_points, or enable/extend the mixed and qat fallbacks in the recipe")
+                                f"{recipe.gate.max_drop_points} points"
+                                + (f" (best {best:.2f} on the ARM .nb)" if best is not None else "")
+                                + "; raise gate.max_drop_points, or enable/extend the mixed, qat and "
+                                "weight_only fallbacks in the recipe")
             report = _finish(recipe, task, models, stage, sets, rank, base, base_acc, chosen,
                              candidates + fallbacks, gate, t0)
     return report
@@ -389,7 +430,8 @@ def _finish(recipe, task, models, stage, sets, rank, base, base_acc, chosen, tri
         "slim": {"metric_value": chosen["accuracy_nb_arm"], "metric_value_inference": chosen["accuracy_inference"],
                  "nb_bytes_arm": slim_nb.stat().st_size,
                  "instructions_per_run": cost["b"]["instructions_per_run"], "algo": chosen["algo"],
-                 "method": chosen["method"], "float_layers": chosen["float_layers"], "int8_ops": chosen["int8_ops"]},
+                 "method": chosen["method"], "float_layers": chosen["float_layers"], "int8_ops": chosen["int8_ops"],
+                 **{k: chosen[k] for k in ("weight_only_ops", "rounding") if k in chosen}},
         "ratios": {"nb_bytes": slim_nb.stat().st_size / float_bytes, "instructions": cost["ratio"]},
         "per_set": {s.name: {"size": len(s), "float_nb_arm": base["per"][s.name],
                              "int8_nb_arm": chosen["per_set"][s.name]} for s in sets},
@@ -462,7 +504,8 @@ def _pruning_summary(recipe, models) -> dict:
 def render_md(r: dict) -> str:
     b, s = r["baseline"], r["slim"]
     metric = r["metric"]
-    what = "int8, pruned first" if "pruning" in r else "int8"
+    what = "int8 weights, float arithmetic" if s["method"] == "weight-only" else "int8"
+    what += ", pruned first" if "pruning" in r else ""
     lines = [
         f"# slim quant: {r['model']}",
         "",
@@ -497,7 +540,9 @@ def render_md(r: dict) -> str:
         lines += ["Of that, the exact kernel rewrites ("
                   + "; ".join(f"{n} {what.get(k, k)}" for k, n in f["layers"].items())
                   + f") give the float model {f['instructions_per_run']:,} instructions "
-                  f"({f['instructions_per_run'] / b['instructions_per_run']:.3f}x); int8 does the rest.", ""]
+                  f"({f['instructions_per_run'] / b['instructions_per_run']:.3f}x)"
+                  + ("; the weight-only .nb computes in float, so its gain is theirs." if s["method"] == "weight-only"
+                     else "; int8 does the rest."), ""]
     if "instructions_other_cpus" in r:
         lines += ["ARM instructions on other kernel paths: " + "; ".join(
             f"{c}: {v['float']:,} -> {v['int8']:,} ({v['ratio']:.3f}x)" for c, v in r["instructions_other_cpus"].items()),
@@ -515,6 +560,10 @@ def render_md(r: dict) -> str:
             f"{n} {what.get(k, k)}" for k, n in r["prepared"].items()) + ".", ""]
     if r["slim"]["float_layers"]:
         lines += ["![per-layer sensitivity](sensitivity.png)", ""]
+    if s["method"] == "weight-only":
+        lines += [f"Weight-only: {s['weight_only_ops']} conv2d / fc layers keep int8 weights (one scale per output "
+                  "channel; the runtime dequantizes them when it loads the model), rounded by "
+                  f"{s['rounding']['method']} on the calibration crops (slim/gptq.py); depthwise convs stay float.", ""]
     if "pruning" in r:
         p = r["pruning"]
         lines += [f"Pruned first with `{p['recipe']}` (predicted drop {100 * p['plan']['predicted_drop']:.2f} points, "

@@ -15,7 +15,7 @@ RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 
 @dataclass
 class PTQConfig:
-    method: str = "ptq"
+    method: str = "ptq"           # ptq: int8 arithmetic, with the fallbacks below; weight_only: only int8 weights
     algos: list = field(default_factory=lambda: ["KL", "hist", "avg", "mse", "emd", "abs_max", "min_max"])
     weight_quantize_type: str = "channel_wise_abs_max"
     calib_size: int = 128
@@ -52,6 +52,19 @@ class QATConfig:
 
 
 @dataclass
+class WeightOnlyConfig:
+    """Fallback 3: int8 weights with float arithmetic (opt's weight-only `.nb`:
+    conv2d and fc weights stored int8 per output channel, dequantized when the
+    model loads), rounded by GPTQ on the calibration crops (slim/gptq.py).
+    Pays in bytes, not in instructions: worth it where the kernel rewrites
+    already make the float model cheap and int8 activations cost accuracy."""
+    enabled: bool = False
+    rounding: str = "gptq"        # gptq, or nearest (MSE-clipped scales, round to nearest)
+    calib_size: int = 64          # calibration crops whose layer inputs weigh the rounding
+    damp: float = 0.01            # GPTQ: share of the mean Hessian diagonal added to it
+
+
+@dataclass
 class GateConfig:
     max_drop_points: float = 0.3
     eval_synthetic: int = 600
@@ -74,6 +87,7 @@ class QuantRecipe:
     quant: PTQConfig = field(default_factory=PTQConfig)
     mixed: MixedConfig = field(default_factory=MixedConfig)
     qat: QATConfig = field(default_factory=QATConfig)
+    weight_only: WeightOnlyConfig = field(default_factory=WeightOnlyConfig)
     gate: GateConfig = field(default_factory=GateConfig)
 
 
@@ -219,6 +233,10 @@ def load_quant_recipe(path: str | Path | None, default_name: str = "cls_quant.ya
         raise LiteError(f"{path}: `mixed.rank_by` is {r.mixed.rank_by!r}; use metric or output")
     if r.mixed.scan_algo and parse_algo(r.mixed.scan_algo)[0] not in ALGOS:
         raise LiteError(f"{path}: `mixed.scan_algo`: unknown algorithm {r.mixed.scan_algo!r}; use {', '.join(sorted(ALGOS))}")
+    if r.quant.method not in ("ptq", "weight_only"):
+        raise LiteError(f"{path}: `quant.method` is {r.quant.method!r}; use ptq or weight_only")
+    if r.weight_only.rounding not in ("gptq", "nearest"):
+        raise LiteError(f"{path}: `weight_only.rounding` is {r.weight_only.rounding!r}; use gptq or nearest")
     if not r.quant.algos:
         raise LiteError(f"{path}: `quant.algos` is empty; list at least one calibration algorithm")
     return r

@@ -13,8 +13,8 @@ from .conftest import lite_cli
 
 def test_weight_quantized_nb_is_smaller(cls_model, cls_arm_nb, tmp_path):
     out = opt(cls_model, target="arm", quant_weights="int8", out=tmp_path / "w8.nb")
-    # int8 weights: ~520 KB of float weights shrink about 4x (the topology stays;
-    # a weight-only program is not compacted, see test_nb_compact)
+    # int8 weights: ~520 KB of float weights shrink about 4x (the program is
+    # compacted too, see test_nb_compact)
     full = opt(cls_model, target="arm", out=tmp_path / "f32.nb", compact=False)
     saved = full.stat().st_size - out.stat().st_size
     assert 250_000 < saved < 520_000
