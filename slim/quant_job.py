@@ -557,7 +557,9 @@ def render_md(r: dict) -> str:
                 "equalized_depthwise_inputs": "depthwise conv(s) with their input channels equalized on the "
                                               "calibration crops (slim/dw_equalize.py)"}
         lines += ["Before calibration (exact in float): " + "; ".join(
-            f"{n} {what.get(k, k)}" for k, n in r["prepared"].items()) + ".", ""]
+            f"{n} {what.get(k, k)}" for k, n in r["prepared"].items()) + "."
+            + (" The weight-only candidate starts before the equalization, which only int8 activations need."
+               if s["method"] == "weight-only" and "equalized_depthwise_inputs" in r["prepared"] else ""), ""]
     if r["slim"]["float_layers"]:
         lines += ["![per-layer sensitivity](sensitivity.png)", ""]
     if s["method"] == "weight-only":
