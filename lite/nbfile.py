@@ -35,6 +35,9 @@ class NbOp:
     type: str
     target: str
     precision: str
+    # opt --quant_model stored its weights int8 (quantization_type post_weight_*),
+    # which the runtime dequantizes when it loads the model
+    weight_only: bool = False
 
 
 @dataclass
@@ -60,6 +63,10 @@ class NbInfo:
     @property
     def is_quantized(self) -> bool:
         return any(op.precision == "int8" for op in self.ops)
+
+    @property
+    def weight_only_ops(self) -> int:
+        return sum(op.weight_only for op in self.ops)
 
     def op_summary(self) -> dict[str, int]:
         """`type:target/precision` -> count, the compact view `lite info` prints."""
@@ -122,7 +129,7 @@ def _parse(path: str, data: bytes) -> NbInfo:
     for op in blocks[0].tables(3):
         optype = op.string(0) or "?"
         target, precision = "unk", "unk"
-        col = None
+        col, weight_only = None, False
         for attr in op.tables(3):
             name = attr.string(0)
             if name == KERNEL_ATTR:
@@ -132,11 +139,13 @@ def _parse(path: str, data: bytes) -> NbInfo:
                     precision = PRECISIONS.get(int(parts[3]), parts[3])
             elif name == "col":
                 col = attr.scalar(2, "i")
+            elif name == "quantization_type":
+                weight_only = (attr.string(4) or "").startswith("post_weight")
         if optype == "feed":
             inputs.append((col or 0, _first_arg(op, 2)))
         elif optype == "fetch":
             outputs.append((col or 0, _first_arg(op, 1)))
-        ops.append(NbOp(optype, target, precision))
+        ops.append(NbOp(optype, target, precision, weight_only))
     params = _walk_params(data, end)
     in_names, out_names = [n for _, n in sorted(inputs)], [n for _, n in sorted(outputs)]
     dims = _var_dims(blocks[0], set(in_names) | set(out_names))

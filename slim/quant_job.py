@@ -64,10 +64,12 @@ class _Gate:
         return ok
 
 
-def _prepare(task: QuantTask, qdir: Path, recipe: QuantRecipe) -> Path:
-    """The model a candidate's `.nb` is compiled from: the task's rewrite, then
-    the exact rewrites for Lite's ARM kernels (slim/kernel_rewrites.py)."""
-    qdir = task.after_ptq(qdir, recipe)
+def _prepare(task: QuantTask, qdir: Path, recipe: QuantRecipe, after_ptq: bool = True) -> Path:
+    """The model a candidate's `.nb` is compiled from: the task's rewrite of a
+    PTQ result (unless after_ptq is off), then the exact rewrites for Lite's
+    ARM kernels (slim/kernel_rewrites.py)."""
+    if after_ptq:
+        qdir = task.after_ptq(qdir, recipe)
     if recipe.quant.kernel_rewrites:
         from .kernel_rewrites import rewrite_for_arm_kernels
 
@@ -279,26 +281,15 @@ def _qat(recipe, task, source, work, rank, gate: _Gate, tried: list) -> dict | N
     return cand if int8_ops and gate.check(cand) else None
 
 
-def weight_only_ops(nb: Path) -> int:
-    """Ops whose weights opt stored as int8 (weight-only): each carries the
-    attribute value post_weight_channel_wise_abs_max once in the program."""
-    data = nb.read_bytes()
-    topo = data[26:26 + int.from_bytes(data[18:26], "little")]
-    return topo.count(b"post_weight_channel_wise_abs_max")
-
-
 def _weight_only(recipe, task, source, work, calib, rank, base_acc, gate: _Gate, tried: list) -> dict | None:
     from .gptq import gptq_round_model
 
     wo = recipe.weight_only
     qdir, stats = gptq_round_model(source, work / "weight_only", calib[:wo.calib_size], wo.damp,
                                    recipe.quant.batch_size, wo.rounding)
-    if recipe.quant.kernel_rewrites:
-        from .kernel_rewrites import rewrite_for_arm_kernels
-
-        qdir, _ = rewrite_for_arm_kernels(qdir, qdir.parent / (qdir.name + "_rw"), task.fixed_height())
+    qdir = _prepare(task, qdir, recipe, after_ptq=False)  # a float model: no PTQ rewrite
     nb = opt(qdir, target="arm", out=work / "weight_only.nb", quant_weights="int8")
-    n = weight_only_ops(nb)
+    n = read_nb(nb).weight_only_ops
     acc = task.score_inference(str(qdir), rank, recipe)
     cand = {"algo": f"weight-only int8 ({wo.rounding})", "status": "ok" if n else "no int8 weights in the .nb",
             "method": "weight-only", "accuracy_inference": acc, "int8_ops": 0, "weight_only_ops": n,

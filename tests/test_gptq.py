@@ -45,7 +45,7 @@ def test_weight_only_nb_holds_the_rounded_weights_exactly(tmp_path):
     from lite.opt import opt
     from lite.parity import parity
     from slim.gptq import gptq_round_model
-    from slim.quant_job import weight_only_ops
+    from lite.nbfile import read_nb
 
     model = need(V4_DET / "inference.pdmodel").parent
     rs = np.random.RandomState(0)
@@ -55,7 +55,8 @@ def test_weight_only_nb_holds_the_rounded_weights_exactly(tmp_path):
     probe = {"x": x[8:]}
     nb = opt(rounded, target="x86", out=tmp_path / "gptq_w8.nb", quant_weights="int8")
     plain = opt(model, target="x86", out=tmp_path / "plain_w8.nb", quant_weights="int8")
-    assert weight_only_ops(nb) == stats["layers"] and weight_only_ops(opt(model, target="x86", out=tmp_path / "f.nb")) == 0
+    assert read_nb(nb).weight_only_ops == stats["layers"]
+    assert read_nb(opt(model, target="x86", out=tmp_path / "f.nb")).weight_only_ops == 0
     own = parity(str(nb), str(rounded), inputs=probe)["max_abs_diff"]
     vs_float = parity(str(nb), str(model), inputs=probe)["max_abs_diff"]
     plain_vs_float = parity(str(plain), str(model), inputs=probe)["max_abs_diff"]
@@ -107,6 +108,6 @@ def test_weight_only_job_on_cls(tmp_path, cls_model):
     assert s["int8_ops"] == 0 and s["rounding"]["layers"] - 1 <= s["weight_only_ops"] <= s["rounding"]["layers"]
     assert r["gate"][-1]["passed"] and b["metric_value"] - s["metric_value"] <= 0.02 + 1e-9
     assert abs(s["metric_value"] - s["metric_value_inference"]) <= 0.02  # the .nb agrees with Paddle Inference
-    # conv and fc weights shrink 4x, but opt's program stays uncompacted (lite/nb_compact.py)
+    # conv and fc weights shrink 4x; depthwise weights and the program do not
     assert r["ratios"]["nb_bytes"] < 0.85
     assert "int8 weights, float arithmetic" in (out / "report.md").read_text()
