@@ -14,7 +14,8 @@ TARGET_HELP = ("x86, arm64-emu, armv7-emu, ssh://[user@]host[:port] (an ARM Linu
 
 
 def _targets_arg(p):
-    p.add_argument("--target", default="x86", help=f"where to run: {TARGET_HELP} (default x86)")
+    p.add_argument("--target", help=f"where to run: {TARGET_HELP} (default: from the .nb, arm64-emu for an ARM "
+                   ".nb, x86 for an x86 one)")
     p.add_argument("--cpu", default="generic", help="emulated CPU: generic, cortex-a53, cortex-a76")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--power-mode", default="no_bind", help="high, low, full, no_bind, rand_high, rand_low")
@@ -133,22 +134,42 @@ def cmd_bench(args):
               f"runtime {res.get('runtime')}): {what}")
 
 
+def _eval_cls(args) -> tuple[dict, str]:
+    from .evaluate import eval_nb
+    from .ocr.cls_labels import user_data
+
+    r = eval_nb(args.nb, user_data(args.data), target=args.target, cpu=args.cpu, desc=f"cls on {args.target}")
+    return r, f"accuracy {r['value']:.4f} on {r['size']} crops"
+
+
+def _eval_det(args) -> tuple[dict, str]:
+    from .evaluate import eval_det_nb
+    from .ocr.det_labels import open_det_data
+
+    r = eval_det_nb(args.nb, open_det_data(args.data), target=args.target, cpu=args.cpu,
+                    limit_side_len=args.limit_side_len, desc=f"det on {args.target}")
+    return r, (f"hmean {r['hmean']:.4f} (precision {r['precision']:.4f}, recall {r['recall']:.4f}) on "
+               f"{r['size']} images")
+
+
+def _eval_rec(args) -> tuple[dict, str]:
+    from .evaluate import eval_rec_nb, rec_setup
+    from .readers import read_rec_data
+
+    charset, height, min_width = rec_setup(args.nb, args.dict, args.height, args.min_width, args.target, args.cpu)
+    r = eval_rec_nb(args.nb, read_rec_data(args.data), charset, height, min_width, target=args.target,
+                    cpu=args.cpu, desc=f"rec on {args.target}", batch_size=args.batch_size)
+    r.update(dictionary=charset.source, height=height, min_width=min_width)
+    return r, (f"word accuracy {r['accuracy']:.4f} exact, {r['accuracy_alnum']:.4f} case-insensitive "
+               f"alphanumeric; normalised edit distance {r['norm_edit_dis']:.4f} on {r['size']} crops "
+               f"(height {height}, padded to >= {min_width})")
+
+
+EVAL_TASKS = {"cls": _eval_cls, "det": _eval_det, "rec": _eval_rec}
+
+
 def cmd_eval(args):
-    from .evaluate import eval_det_nb, eval_nb
-
-    if args.task == "cls":
-        from .ocr.cls_labels import user_data
-
-        r = eval_nb(args.nb, user_data(args.data), target=args.target, cpu=args.cpu,
-                    desc=f"cls on {args.target}")
-        line = f"accuracy {r['value']:.4f} on {r['size']} crops"
-    else:
-        from .ocr.det_labels import open_det_data
-
-        r = eval_det_nb(args.nb, open_det_data(args.data), target=args.target, cpu=args.cpu,
-                        limit_side_len=args.limit_side_len, desc=f"det on {args.target}")
-        line = (f"hmean {r['hmean']:.4f} (precision {r['precision']:.4f}, recall {r['recall']:.4f}) on "
-                f"{r['size']} images")
+    r, line = EVAL_TASKS[args.task](args)
     if args.json:
         print(json.dumps({k: v for k, v in r.items() if k != "per_image"}, indent=2, default=str))
     else:
@@ -216,7 +237,8 @@ def cmd_runtime(args):
     if args.action == "list":
         rts = runtimes.list_runtimes()
         if not rts:
-            print("no ARM runtimes installed; `lite runtime add DIR` or `lite runtime fetch v2.10-rc`")
+            print("no ARM runtimes installed; `lite runtime fetch v2.13-rc` (the pip opt's), `lite runtime fetch "
+                  "v2.10-rc` (the official v2.0-era slim .nb files) or `lite runtime add DIR`")
         for r in rts:
             print(f"{r.version:10s} {r.arch:8s} {r.dir}{'' if r.runner.is_file() else '  (runner not built yet)'}")
     elif args.action == "add":
@@ -226,11 +248,23 @@ def cmd_runtime(args):
     elif args.action == "fetch":
         for arch in args.arch:
             r = runtimes.fetch(args.path, arch, base_url=args.base_url)
-            runtimes.build_runner(r)
-            print(f"fetched Paddle Lite {r.version} {r.arch} -> {r.dir} (checksums verified, runner built)")
+            try:
+                runtimes.build_runner(r)
+                built = "runner built"
+            except LiteError as e:
+                if not arch.startswith("android-"):
+                    raise
+                built = f"runner not built yet: {e}"  # the NDK is needed only once a phone is used
+            print(f"fetched Paddle Lite {r.version} {r.arch} -> {r.dir} (sha256 checked, {built})")
     elif args.action == "build":
         for r in runtimes.list_runtimes():
-            runtimes.build_runner(r, force=True)
+            try:
+                runtimes.build_runner(r, force=True)
+            except LiteError as e:
+                if not r.arch.startswith("android-"):
+                    raise
+                print(f"skipped the {r.version} {r.arch} runner: {e}")
+                continue
             print(f"built runner for {r.version} {r.arch}")
         print(f"built qemu plugin {runtimes.plugin_path()}")
 
@@ -289,10 +323,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="task metric of a .nb on labelled data, on any target")
     p.add_argument("nb")
-    p.add_argument("--task", required=True, choices=["cls", "det"])
+    p.add_argument("--task", required=True, choices=sorted(EVAL_TASKS))
     p.add_argument("--data", required=True, help="cls: PaddleOCR label file (path<TAB>0|180) or folder of upright "
-                   "crops; det: ICDAR 2015 folder (imgs/, gt/) or PaddleOCR det label file")
+                   "crops; det: ICDAR 2015 folder (imgs/, gt/) or PaddleOCR det label file; rec: PaddleOCR rec "
+                   "label file (path<TAB>text) or a folder holding one (rec_gt.txt, gt.txt, labels.txt)")
     p.add_argument("--limit-side-len", type=int, default=960, help="det: long side of the resized image")
+    p.add_argument("--dict", help="rec: the character dictionary (default: the bundle manifest's when the .nb "
+                   "sits in a bundle)")
+    p.add_argument("--height", type=int, help="rec: input height (default: the .nb's declared height, the "
+                   "bundle's, else 32)")
+    p.add_argument("--batch-size", type=int, default=1,
+                   help="rec: crops per run (default 1, as PaddleOCR's Lite demo runs rec; the official v2.0 slim rec "
+                   ".nb reads only the first crop of a batch right on the v2.10-rc runtime)")
+    p.add_argument("--min-width", type=int, help="rec: crops are padded to max(this, height x aspect), as "
+                   "predict_rec pads to rec_image_shape's width (default: the bundle's, else 320)")
     p.add_argument("--json", action="store_true")
     _targets_arg(p)
     p.set_defaults(fn=cmd_eval)
@@ -326,11 +370,13 @@ def build_parser() -> argparse.ArgumentParser:
     _targets_arg(p)
     p.set_defaults(fn=cmd_parity)
 
-    p = sub.add_parser("runtime", help="ARM runtimes: list, add DIR, fetch VERSION, build")
+    p = sub.add_parser("runtime", help="ARM runtimes: list, add DIR, fetch VERSION (v2.13-rc, v2.10-rc), build")
     p.add_argument("action", choices=["list", "add", "fetch", "build"])
     p.add_argument("path", nargs="?", help="add: a Paddle Lite ARM Linux build dir; fetch: a version")
     p.add_argument("--version", help="add: the Paddle Lite version (default: from the dir name)")
-    p.add_argument("--arch", nargs="+", default=["armv8", "armv7hf"], help="fetch: architectures")
+    p.add_argument("--arch", nargs="+", default=["armv8", "armv7hf"],
+                   choices=["armv8", "armv7hf", "android-armv8", "android-armv7"],
+                   help="fetch: architectures (default armv8 armv7hf: ARM Linux boards; android-* for phones)")
     p.add_argument("--base-url", help="fetch: a mirror of the official files")
     p.set_defaults(fn=cmd_runtime)
     p = sub.add_parser("demo", help="the Lite layer end to end on the official v2.0 cls model")
@@ -340,6 +386,15 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _target_of(args) -> str:
+    """--target omitted: where the .nb runs (an ARM .nb on arm64-emu, an x86 one on x86)."""
+    from .nbfile import read_nb
+    from .targets import target_for
+
+    nb = args.nb if isinstance(args.nb, str) else (args.nb or args.compare or [None])[0]
+    return target_for(read_nb(nb)) if nb else "x86"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.cmd == "runtime" and args.action in ("add", "fetch") and not args.path:
@@ -347,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     try:
+        if getattr(args, "target", "") is None:
+            args.target = _target_of(args)
         args.fn(args)
     except LiteError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -57,16 +57,46 @@ def download(url: str, dest: Path, sha256: str | None = None, hint: str = "check
     return got
 
 
-def extract_tar(archive: Path, dest: Path) -> None:
-    """Unpack into `dest`, flattening the archive's single top folder; members
-    that would land outside `dest` are refused."""
-    with tarfile.open(archive) as t:
-        members = [m for m in t.getmembers() if m.isfile()]
+def _escapes(name: str) -> bool:
+    p = Path(name)
+    return p.is_absolute() or ".." in p.parts
+
+
+def extract_tar(archive: Path, dest: Path, only: tuple[str, ...] | None = None) -> list[Path]:
+    """Unpack into `dest`, flattening the archive's single top folder; with
+    `only`, just the members under those folders (paths after the top one,
+    e.g. "cxx/lib/"). A member, or a link's target, that would land outside
+    its folder makes the whole archive refused, before anything is written.
+    Links inside the archive are written as copies of what they point to."""
+    try:
+        t = tarfile.open(archive)
+    except (tarfile.TarError, OSError) as e:
+        raise LiteError(f"{archive}: not a readable tar archive ({e}); the download is damaged, delete it and "
+                        "fetch again") from None
+    written = []
+    with t:
+        members = t.getmembers()
         for m in members:
-            rel = Path(*Path(m.name).parts[1:]) if len(Path(m.name).parts) > 1 else Path(m.name)
-            if rel.is_absolute() or ".." in rel.parts:
+            bad = _escapes(m.name) or ((m.issym() or m.islnk()) and (
+                _escapes(m.linkname) if m.islnk() else
+                Path(m.linkname).is_absolute() or _escapes(str(Path(m.name).parent / m.linkname))))
+            if bad:
                 raise LiteError(f"{archive}: member {m.name!r} points outside the archive; refused")
+        for m in members:
+            if not (m.isfile() or m.issym() or m.islnk()):
+                continue
+            rel = Path(*Path(m.name).parts[1:]) if len(Path(m.name).parts) > 1 else Path(m.name)
+            if only and not any(str(rel).startswith(o) for o in only):
+                continue
+            try:
+                src = t.extractfile(m)  # follows links within the archive
+            except KeyError:
+                src = None
+            if src is None:
+                raise LiteError(f"{archive}: link {m.name!r} points to nothing in the archive; refused")
             out = dest / rel
             out.parent.mkdir(parents=True, exist_ok=True)
-            with t.extractfile(m) as src, open(out, "wb") as f:
+            with src, open(out, "wb") as f:
                 shutil.copyfileobj(src, f)
+            written.append(out)
+    return written

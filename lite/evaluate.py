@@ -85,7 +85,8 @@ def det_maps_nb(nb: str, inputs: list[np.ndarray], target: str = "arm64-emu", cp
     opts = {"cpu": cpu} if target.endswith("-emu") else {}
     t = get_target(target, **opts)
     workers = max(1, min(workers if target.endswith("-emu") else 1, len(inputs)))
-    order = sorted(range(len(inputs)), key=lambda i: -inputs[i].size)  # big images first balances the shards
+    # big images first balances the shards; equal shapes stay together (the x86 target starts a worker per shape)
+    order = sorted(range(len(inputs)), key=lambda i: (-inputs[i].size, inputs[i].shape))
     shards = [order[i::workers] for i in range(workers)]
     maps: list = [None] * len(inputs)
     bar = tqdm(total=len(inputs), desc=desc or f"det on {target}", unit="img", leave=False)
@@ -140,6 +141,7 @@ def _rec_result(texts: list[str], labels: list[str], oov: dict, case_insensitive
 
     r = word_metrics(texts, labels)
     r["accuracy_case_insensitive"] = word_metrics(texts, labels, True)["accuracy"]
+    r["accuracy_alnum"] = word_metrics(texts, labels, fold="alnum")["accuracy"]  # the benchmarks' protocol
     value = r["accuracy_case_insensitive"] if case_insensitive and metric == "accuracy" else r[metric]
     r.update(metric=metric, value=value, oov_labels=oov["labels"], oov_chars=oov["chars"][:40])
     return r
@@ -147,17 +149,17 @@ def _rec_result(texts: list[str], labels: list[str], oov: dict, case_insensitive
 
 def eval_rec_nb(nb: str, reader, charset, height: int = 32, min_width: int = 320, target: str = "arm64-emu",
                 cpu: str = "generic", workers: int = 2, case_insensitive: bool = False,
-                desc: str | None = None, metric: str = "accuracy") -> dict:
+                desc: str | None = None, metric: str = "accuracy", batch_size: int = 16) -> dict:
     """Word accuracy of a rec `.nb`: crops batched by PaddleOCR's padded width,
     the batches spread over `workers` runner processes on emulated targets."""
     from .ocr.rec import batches, decode
 
     items, labels, oov = _rec_items(reader, charset)
-    data = list(batches(items, height, min_width))
+    data = list(batches(items, height, min_width, batch_size))
     opts = {"cpu": cpu} if target.endswith("-emu") else {}
     t = get_target(target, **opts)
     workers = max(1, min(workers if target.endswith("-emu") else 1, len(data)))
-    order = sorted(range(len(data)), key=lambda i: -data[i][0].size)
+    order = sorted(range(len(data)), key=lambda i: (-data[i][0].shape[3], -data[i][0].shape[0]))  # by width, then batch
     shards = [[data[i] for i in order[k::workers]] for k in range(workers)]
     texts: list = [""] * len(items)
     bar = tqdm(total=len(items), desc=desc or f"rec on {target}", unit="crop", leave=False)
@@ -168,14 +170,7 @@ def eval_rec_nb(nb: str, reader, charset, height: int = 32, min_width: int = 320
             texts[i] = text
         bar.update(len(ids))
 
-    if target == "x86":
-        # paddlelite 2.13rc0's x86 runtime returns wrong outputs, then aborts with a double
-        # free, when one session sees a second input width (PP-OCRv4 rec; ARM is fine):
-        # one session per width.
-        for w in sorted({x.shape[3] for x, _ in data}):
-            _on_shards(t, nb, [[d for d in data if d[0].shape[3] == w]], step)
-    else:
-        _on_shards(t, nb, shards, step)
+    _on_shards(t, nb, shards, step)
     bar.close()
     r = _rec_result(texts, labels, oov, case_insensitive, metric)
     r["target"] = t.describe()
@@ -197,3 +192,39 @@ def eval_rec_inference(model_dir: str, reader, charset, height: int = 32, min_wi
         for i, (text, _) in zip(ids, decode(next(iter(o.values())), charset)):
             texts[i] = text
     return _rec_result(texts, labels, oov, case_insensitive, metric)
+
+
+def rec_setup(nb: str, dict_path: str | None = None, height: int | None = None, min_width: int | None = None,
+              target: str = "arm64-emu", cpu: str = "generic"):
+    """(charset, height, min_width) for reading a rec `.nb`: given values first,
+    then the bundle's manifest when the .nb sits in one, then the .nb's
+    declared input height, else PaddleOCR's defaults (32, 320). The class
+    count comes from the declared output, else from one run."""
+    from pathlib import Path
+
+    from .bundle import MANIFEST, open_bundle
+    from .nbfile import read_nb
+    from .ocr.rec import charset_for
+
+    info = read_nb(nb)
+    pre, bundle_dict = {}, None
+    root = Path(nb).resolve().parent
+    if (root / MANIFEST).is_file():
+        b = open_bundle(root)
+        rec = b.manifest["models"]["rec"]
+        if b.nb("rec").resolve() == Path(nb).resolve():
+            pre, bundle_dict = rec.get("preprocess", {}), root / rec["dictionary"]["file"]
+    declared = info.input_shapes.get(info.inputs[0]) or []
+    height = height or pre.get("height") or (declared[2] if len(declared) == 4 and declared[2] > 0 else 32)
+    min_width = min_width or pre.get("min_width") or 320
+    dict_path = dict_path or bundle_dict
+    if not dict_path:
+        raise LiteError(f"{nb}: which dictionary does this recognizer read? Give --dict (a PaddleOCR dictionary "
+                        "file, or a name such as en_dict.txt, ppocr_keys_v1.txt, dict/japan_dict.txt)")
+    out = list(info.output_shapes.values())
+    classes = out[0][-1] if out and out[0] and out[0][-1] > 0 else None
+    if classes is None:
+        t = get_target(target, cpu=cpu)
+        with t.load(nb) as s:
+            classes = next(iter(s.run(np.zeros((1, 3, height, min_width), np.float32)).values())).shape[-1]
+    return charset_for(dict_path, int(classes), nb), int(height), int(min_width)

@@ -73,3 +73,35 @@ def parity(nb: str, model_dir: str, target: str = "x86", shapes: dict | None = N
     # the verdict is against the closer of the two; both are reported.
     result["max_abs_diff"] = min(result["ir_optim_on"]["max_abs_diff"], result["ir_optim_off"]["max_abs_diff"])
     return result
+
+
+def output_quant_steps(model_dir: str) -> dict[str, float]:
+    """One quantization step of each output of a quantized (fake-quant) model:
+    the recorded `out_threshold` / 127 of the op that produces it, followed back
+    through identity `scale` ops. That is the resolution of the int8 .nb's
+    output, so the unit in which its parity with Paddle's graph is judged: the
+    x86 kernels behind that graph differ by host (AVX2, AVX-512, oneDNN) and
+    can move a value near a rounding boundary to the next int8 code."""
+    import paddle
+
+    m = locate(model_dir)
+    paddle.enable_static()
+    try:
+        exe = paddle.static.Executor(paddle.CPUPlace())
+        prog, _, fetch = paddle.static.load_inference_model(
+            str(m.model_dir / m.model_file.stem) if m.params_file else str(m.model_dir), exe,
+            **({} if m.params_file else {"model_filename": m.model_file.name}))
+        producer = {out: op for op in prog.global_block().ops for out in op.output_arg_names}
+        steps = {}
+        for var in fetch:
+            name, op = var.name, producer.get(var.name)
+            while op is not None and op.type == "scale" and op.attr("scale") == 1.0 and op.attr("bias") == 0.0 \
+                    and not op.has_attr("out_threshold"):
+                op = producer.get(op.input_arg_names[0])
+            if op is None or not op.has_attr("out_threshold"):
+                raise LiteError(f"{model_dir}: output {name!r} has no recorded quantization scale; "
+                                "is this a quantized model?")
+            steps[name] = float(op.attr("out_threshold")) / 127.0
+        return steps
+    finally:
+        paddle.disable_static()

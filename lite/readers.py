@@ -83,3 +83,19 @@ def read_image_dir(path: str | os.PathLike, label: str = "", name: str | None = 
     r = ListReader(name or path.name, items)
     r.skipped = skipped
     return r
+
+
+REC_LABEL_FILES = ("rec_gt.txt", "gt.txt", "labels.txt", "label.txt")
+
+
+def read_rec_data(path: str | os.PathLike) -> ListReader:
+    """Word crops with their text: a PaddleOCR rec label file (`path<TAB>text`),
+    or a folder holding one under a usual name (rec_gt.txt, gt.txt, labels.txt)."""
+    p = Path(path)
+    if p.is_dir():
+        found = next((p / n for n in REC_LABEL_FILES if (p / n).is_file()), None)
+        if found is None:
+            raise LiteError(f"{p}: no label file ({', '.join(REC_LABEL_FILES)}) in this folder; give a PaddleOCR "
+                            "rec label file (path<TAB>text per line)")
+        return read_label_file(found, p.name)
+    return read_label_file(p)

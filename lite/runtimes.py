@@ -38,6 +38,20 @@ OFFICIAL = {
         },
     },
 }
+# v2.13-rc (matches the pip opt, paddlelite==2.13rc0): Paddle Lite's GitHub
+# release archives. The release publishes no checksums, so the first
+# download's sha256 is recorded in the cache and a later copy that differs is
+# refused (lite/download.py); ARCHIVE_SHA256 pins a digest once one is known.
+RELEASE = "https://github.com/PaddlePaddle/Paddle-Lite/releases/download"
+ARCHIVES = {
+    "v2.13-rc": {
+        "armv8": "inference_lite_lib.armlinux.armv8.gcc.with_extra.with_cv",
+        "armv7hf": "inference_lite_lib.armlinux.armv7hf.gcc.with_extra.with_cv",
+        "android-armv8": "inference_lite_lib.android.armv8.clang.c++_shared.with_extra.with_cv",
+        "android-armv7": "inference_lite_lib.android.armv7.clang.c++_shared.with_extra.with_cv",
+    },
+}
+ARCHIVE_SHA256: dict[str, str] = {}  # archive URL -> sha256, once a digest is known from an official copy
 BUILD_HINT = ("build it from Paddle Lite's source at the matching tag (see docs/runtimes.md) "
               "and register it with `lite runtime add DIR --version VERSION`")
 
@@ -83,7 +97,7 @@ def find(version: str, arch: str) -> Runtime:
         return rt
     have = ", ".join(f"{r.version}/{r.arch}" for r in list_runtimes()) or "none"
     how = (f"`lite runtime fetch {version}` downloads the official one"
-           if version in OFFICIAL else BUILD_HINT)
+           if version in OFFICIAL or version in ARCHIVES else BUILD_HINT)
     raise LiteError(f"no Paddle Lite {version} runtime for {arch} (installed: {have}); "
                     f"a .nb must run on the runtime of the opt that wrote it: {how}")
 
@@ -96,9 +110,22 @@ def elf_machine(path: Path) -> int:
     return int.from_bytes(head[18:20], "little")
 
 
+_VERSION = re.compile(rb"\0(v\d+\.\d+(?:\.\d+)?(?:-rc\d*)?)\0")
+
+
+def library_version(lib: Path) -> str | None:
+    """The version string a Paddle Lite library carries (`git describe` at its
+    build, e.g. v2.13-rc): what its runner reports and what a .nb's header names."""
+    m = _VERSION.search(b"\0" + lib.read_bytes())
+    return m.group(1).decode() if m else None
+
+
 def _detect_version(src: Path) -> str | None:
     m = re.search(r"v?(\d+\.\d+(?:\.\d+)?(?:-rc)?)", src.resolve().name)
-    return "v" + m.group(1) if m else None
+    if m:
+        return "v" + m.group(1)
+    libs = sorted(src.rglob(LIB))
+    return library_version(libs[0]) if libs else None
 
 
 def _arch_dirs(src: Path) -> dict[str, Path]:
@@ -149,8 +176,48 @@ def _download(url: str, sha256: str, dest: Path) -> None:
     download(url, dest, sha256, hint="check the network or use `lite runtime add DIR`")
 
 
+def fetch_archive(version: str, arch: str = "armv8", base_url: str | None = None) -> Runtime:
+    """An official release archive: downloaded into the cache (sha256 pinned or
+    recorded on first use), only `cxx/include` and `cxx/lib` unpacked, its
+    library checked to be `version`, then installed like `add`."""
+    spec = ARCHIVES[version]
+    if arch not in spec:
+        raise LiteError(f"no official {version} archive for {arch}; known: {', '.join(spec)}")
+    name = spec[arch] + ".tar.gz"
+    base = base_url or os.environ.get("OCRSLIM_LITE_RELEASE_URL") or RELEASE  # a mirror laid out as the release
+    url = f"{base.rstrip('/')}/{version}/{name}"
+    archive = paths.home() / "downloads" / version / name
+    download(url, archive, ARCHIVE_SHA256.get(url), hint="check the network, pass --base-url MIRROR, or "
+             "`lite runtime add DIR` with an unpacked copy")
+    dest = store() / version / arch
+    try:
+        with atomic_dir(dest) as tmp:
+            from .download import extract_tar
+
+            extract_tar(archive, tmp / "src", only=("cxx/include/", "cxx/lib/"))
+            lib = tmp / "src" / "cxx" / "lib" / LIB
+            if not lib.is_file() or not (tmp / "src" / "cxx" / "include" / "paddle_api.h").is_file():
+                raise LiteError(f"{url}: the archive has no cxx/lib/{LIB} with cxx/include/paddle_api.h; "
+                                "is it a Paddle Lite inference_lite_lib archive?")
+            want = toolchain.ARCHES[toolchain.ANDROID_BASE.get(arch, arch)]
+            if elf_machine(lib) != want[4]:
+                raise LiteError(f"{url}: its library is for ELF machine {elf_machine(lib)}, not {arch}")
+            got = library_version(lib)
+            if got != version:
+                raise LiteError(f"{url}: its library says Paddle Lite {got or 'of unknown version'}, not {version}; "
+                                "a .nb runs only on the runtime of the opt that wrote it")
+            shutil.move(str(lib), tmp / LIB)
+            shutil.move(str(tmp / "src" / "cxx" / "include"), tmp / "include")
+            shutil.rmtree(tmp / "src")
+    finally:
+        archive.unlink(missing_ok=True)  # the digest is kept in the ledger; the unpacked runtime is what is used
+    return Runtime(version, arch, dest)
+
+
 def fetch(version: str, arch: str = "armv8", base_url: str | None = None) -> Runtime:
     """Download an official runtime into the cache, checksums checked."""
+    if version in ARCHIVES:
+        return fetch_archive(version, arch, base_url)
     if version not in OFFICIAL:
         raise LiteError(f"no official download known for Paddle Lite {version}: {BUILD_HINT}")
     spec = OFFICIAL[version]

@@ -15,6 +15,7 @@ ARCHES = {
 QEMU_PACKAGE = "qemu-user"
 # Android (adb targets): the runner is built with the NDK's clang for API 23
 ANDROID = {"android-armv8": "aarch64-linux-android23-clang++", "android-armv7": "armv7a-linux-androideabi23-clang++"}
+ANDROID_BASE = {"android-armv8": "armv8", "android-armv7": "armv7hf"}  # the instruction set of each
 
 
 def check_arch(arch: str) -> None:

@@ -56,8 +56,11 @@ echo "== registering ARM runtimes"
 if [ -d "$SHARED/lite-runtime" ]; then
   for d in "$SHARED"/lite-runtime/paddlelite-*-armlinux; do .venv/bin/lite runtime add "$d"; done
 else
-  .venv/bin/lite runtime fetch v2.10-rc || echo "notice: could not download the v2.10-rc runtime"
-  echo "notice: the v2.13-rc ARM runtime has no official download; build it as docs/runtimes.md says and run: .venv/bin/lite runtime add DIR"
+  # Paddle Lite's own release archives (OCRSLIM_LITE_RELEASE_URL: a mirror laid out as the release)
+  have() { .venv/bin/lite runtime list | grep -q "^$1 *armv8 "; }
+  have v2.13-rc || .venv/bin/lite runtime fetch v2.13-rc --arch armv8 armv7hf
+  have v2.10-rc || .venv/bin/lite runtime fetch v2.10-rc \
+    || echo "notice: could not download the v2.10-rc runtime (only the official v2.0-era slim .nb files need it)"
 fi
 .venv/bin/lite runtime build
 echo "== set-up done"

@@ -3,9 +3,12 @@ OCRSLIM_SHARED); every test skips with a clear message only where a file is
 truly absent there."""
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -106,3 +109,16 @@ quant_post_static(executor=exe, model_dir='{cls_model}', quantize_model_path='{o
     from lite.opt import opt
 
     return out, opt(out, target="arm", out=nb_dir / "cls_int8_arm.nb")
+
+
+@pytest.fixture()
+def server(tmp_path):
+    """A local HTTP server over a folder: a mirror of official downloads."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()

@@ -309,3 +309,36 @@ def test_tiny_prune_rec(tmp_path):
     assert r["ratios"]["nb_bytes"] < 0.95 and r["ratios"]["instructions"] < 0.97
     assert r["baseline"]["per_set"]["user-data"]["size"] == 8 and r["finetune"]["steps"] == 10
     assert "FLOPs" in (out / "report.md").read_text() and (out / "inference_pruned").is_dir()
+
+
+def test_lite_eval_rec_on_x86_equals_paddle_inference(en_dir, tmp_path):
+    """`lite eval --task rec` on the x86 .nb of en_number, real IC15 word crops
+    (one crop per run, so a new width every few crops: one x86 worker per
+    shape): exact, case-insensitive alphanumeric and edit-distance figures
+    equal Paddle Inference's; the dictionary comes from --dict and the target
+    from the .nb."""
+    import json
+
+    from lite.evaluate import eval_rec_inference
+    from lite.opt import opt
+    from lite.readers import read_rec_data
+
+    from .conftest import lite_cli
+
+    src = need(SHARED / "data" / "ic15_words_test" / "rec_gt.txt")
+    lines = src.read_text(encoding="utf-8").splitlines()[:30]
+    (tmp_path / "gt.txt").write_text("".join(f"{src.parent / ln}\n" for ln in lines), encoding="utf-8")
+    nb = opt(en_dir, target="x86", out=tmp_path / "en_x86.nb")
+    p = lite_cli("eval", str(nb), "--task", "rec", "--data", str(tmp_path), "--dict", "en_dict.txt", "--json")
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)
+    assert got["target"]["target"] == "x86" and got["size"] == 30
+    ref = eval_rec_inference(str(en_dir), read_rec_data(tmp_path / "gt.txt"), charset_for("en_dict.txt", 97))
+    for k in ("accuracy", "accuracy_alnum", "norm_edit_dis"):
+        assert got[k] == pytest.approx(ref[k]), k
+    assert 0.3 < got["accuracy_alnum"] and got["accuracy"] <= got["accuracy_case_insensitive"] <= got["accuracy_alnum"]
+
+
+def test_alnum_protocol_ignores_case_and_punctuation():
+    r = word_metrics(["Hotel!", "co-op", "GRAN"], ["HOTEL", "coop", "GRAND"], fold="alnum")
+    assert r["accuracy"] == pytest.approx(2 / 3)

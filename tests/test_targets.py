@@ -46,9 +46,25 @@ def test_many_inputs_one_process_and_outputs_not_stale(cls_arm_nb):
 
 
 def test_int8_nb_on_arm_matches_fake_quant_graph(cls_int8_nb):
+    """Within one int8 step of the output's scale, and the same class. The
+    fake-quant graph runs on the host's x86 kernels, which differ between CPUs
+    (measured: 3e-8 on one host, 2.5e-3 on an AMD EPYC, where one activation
+    near a rounding boundary lands on the next code), so a float epsilon is
+    not a bound that holds on every host; a quantization step is."""
+    from lite.inputs import default_inputs
+    from lite.nbfile import read_nb
+    from lite.parity import output_quant_steps, paddle_inference
+
     model, nb = cls_int8_nb
+    step = output_quant_steps(str(model))
+    assert list(step) == ["save_infer_model/scale_0.tmp_0"] and 1e-4 < step["save_infer_model/scale_0.tmp_0"] < 0.05
     res = parity(str(nb), str(model), target="arm64-emu", shapes=SHAPES, samples=2)
-    assert res["max_abs_diff"] <= 1e-4
+    assert res["max_abs_diff"] <= step["save_infer_model/scale_0.tmp_0"]
+    feeds = default_inputs(read_nb(nb), SHAPES, samples=2)
+    with get_target("arm64-emu").load(str(nb)) as s:
+        arm = [next(iter(s.run(f).values())) for f in feeds]
+    ref = [next(iter(o.values())) for o in paddle_inference(str(model), feeds, ir_optim=True)]
+    assert all((a.argmax(1) == r.argmax(1)).all() for a, r in zip(arm, ref))
 
 
 def test_int8_nb_refused_on_x86(cls_int8_nb, tmp_path):
@@ -79,7 +95,8 @@ def test_wrong_input_shape(cls_arm_nb, tmp_path):
     np.save(x, np.zeros((1, 1, 48, 192), np.float32))
     p = lite_cli("run", str(cls_arm_nb), "--target", "arm64-emu", "--input", str(x))
     assert p.returncode == 2 and "Traceback" not in p.stderr
-    assert "input 'x' has shape 1x1x48x192 but the model expects ?x3x?x?" in p.stderr
+    # the channel count is fixed by the weights; batch, height and width are not
+    assert "input 'x' has 1 channels (shape 1x1x48x192) but the model's weights take 3" in p.stderr
 
 
 def test_run_writes_output(cls_x86_nb, tmp_path):

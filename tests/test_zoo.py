@@ -1,8 +1,5 @@
 """The model zoo and its downloads: official names, cache, checksums."""
-import functools
-import http.server
 import tarfile
-import threading
 
 import pytest
 
@@ -23,18 +20,6 @@ def test_every_named_model_has_official_urls(name):
     assert m.inference_url.startswith("https://paddleocr.bj.bcebos.com/") and m.inference_url.endswith("_infer.tar")
     assert name.replace("_det", "").replace("_rec", "").replace("_cls", "") in m.trained_url
     assert m.task in ("det", "cls", "rec") and (m.dictionary is not None) == (m.task == "rec")
-
-
-@pytest.fixture()
-def server(tmp_path):
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *a: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
 
 
 def test_first_download_is_recorded_and_enforced(server, tmp_path, cls_model):

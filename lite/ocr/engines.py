@@ -22,18 +22,13 @@ class NbEngines:
         self.nbs = {k: str(v) for k, v in nbs.items()}
         self.sessions: dict = {}
 
-    def _session(self, stage: str, x: np.ndarray):
-        key = stage
-        if stage == "rec" and self.target.name == "x86":
-            # paddlelite 2.13rc0's x86 runtime gives wrong outputs, then a double free,
-            # when one session sees a second input width: one session per width there.
-            key = (stage, x.shape[3])
-        if key not in self.sessions:
-            self.sessions[key] = self.target.load(self.nbs[stage])
-        return self.sessions[key]
+    def _session(self, stage: str):
+        if stage not in self.sessions:
+            self.sessions[stage] = self.target.load(self.nbs[stage])
+        return self.sessions[stage]
 
     def run(self, stage: str, x: np.ndarray) -> tuple[np.ndarray, int | None]:
-        s = self._session(stage, x)
+        s = self._session(stage)
         out = next(iter(s.run(x).values()))
         return out, s.last_run_instructions()
 

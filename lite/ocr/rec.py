@@ -128,13 +128,24 @@ def edit_distance(a: str, b: str) -> int:
     return prev[-1]
 
 
-def word_metrics(preds: list[str], labels: list[str], case_insensitive: bool = False) -> dict:
-    """Word accuracy (exact; case-folded when asked) and PaddleOCR's
-    normalised edit distance, 1 - mean(dist / max(len(pred), len(label)))."""
+_ALNUM = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+FOLDS = {
+    "exact": lambda s: s,
+    "case": lambda s: s.lower(),
+    # the standard protocol of IIIT5K / SVT / IC15 word benchmarks (PaddleOCR's
+    # RecMetric with is_filter): letters and digits only, case ignored
+    "alnum": lambda s: "".join(c for c in s if c in _ALNUM).lower(),
+}
+
+
+def word_metrics(preds: list[str], labels: list[str], case_insensitive: bool = False, fold: str | None = None) -> dict:
+    """Word accuracy (exact; case-folded when asked, or under `fold`: exact,
+    case, alnum) and PaddleOCR's normalised edit distance,
+    1 - mean(dist / max(len(pred), len(label)))."""
     if not labels:
         return {"accuracy": 0.0, "norm_edit_dis": 0.0, "size": 0}
-    fold = (lambda s: s.lower()) if case_insensitive else (lambda s: s)
-    exact = sum(fold(p) == fold(t) for p, t in zip(preds, labels))
+    f = FOLDS[fold or ("case" if case_insensitive else "exact")]
+    exact = sum(f(p) == f(t) for p, t in zip(preds, labels))
     ned = sum(edit_distance(p, t) / max(len(p), len(t), 1) for p, t in zip(preds, labels))
     return {"accuracy": exact / len(labels), "norm_edit_dis": 1 - ned / len(labels), "size": len(labels)}
 

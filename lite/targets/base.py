@@ -49,8 +49,14 @@ class Session:
 
     def run(self, inputs: dict[str, np.ndarray] | list[np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
         arrays = self._order(inputs)
-        outs = self.proc.run(arrays)
+        try:
+            outs = self._run(arrays)
+        except LiteError as e:
+            raise shape_error(self.info, self.input_names, arrays, e, self.proc.label) from None
         return dict(zip(self.output_names, outs))
+
+    def _run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        return self.proc.run(arrays)
 
     def _order(self, inputs) -> list[np.ndarray]:
         names = self.input_names
@@ -63,9 +69,10 @@ class Session:
             inputs = [inputs[n] for n in names]
         if len(inputs) != len(names):
             raise LiteError(f"{self.info.path}: the model takes {len(names)} inputs ({', '.join(names)}), got {len(inputs)}")
-        for name, arr in zip(names, inputs):
-            check_shape(self.info, name, np.asarray(arr).shape)
-        return [np.asarray(a, dtype=np.float32) for a in inputs]
+        arrays = [np.asarray(a, dtype=np.float32) for a in inputs]
+        for name, arr in zip(names, arrays):
+            check_layout(self.info, name, arr.shape)
+        return arrays
 
     def bench(self, warmup: int = 1, repeats: int = 5) -> BenchResult:
         return BenchResult(self.proc.bench(warmup, repeats))
@@ -84,15 +91,50 @@ class Session:
         self.close()
 
 
-def check_shape(info: NbInfo, name: str, shape: tuple) -> None:
+def _dims(shape) -> str:
+    return "x".join("?" if d < 0 else str(d) for d in shape) or "()"
+
+
+def check_layout(info: NbInfo, name: str, shape: tuple) -> None:
+    """What the weights fix, checked before a run: the rank and, for an image
+    input, the channel count (the v2.10-rc runtime runs a 1-channel input
+    through a 3-channel conv without a word and returns garbage). Batch,
+    height and width are free: the declared ones are only the export's."""
+    want = info.input_shapes.get(name) or []
+    spec = _dims(want)
+    if len(shape) == 0 or any(s <= 0 for s in shape):
+        raise LiteError(f"{info.path}: input {name!r} has shape {_dims(shape)}; every dimension must be at least 1")
+    if want and len(want) != len(shape):
+        raise LiteError(f"{info.path}: input {name!r} has shape {_dims(shape)} but the model takes a rank-"
+                        f"{len(want)} tensor ({spec}, ? = any size)")
+    if len(want) == 4 and want[1] > 0 and shape[1] != want[1]:
+        raise LiteError(f"{info.path}: input {name!r} has {shape[1]} channels (shape {_dims(shape)}) but the "
+                        f"model's weights take {want[1]} ({spec}; batch, height and width may differ)")
+
+
+def declared_mismatch(info: NbInfo, name: str, shape: tuple) -> str | None:
+    """The declared shape of input `name` when `shape` differs from it, else
+    None. A declared shape is the export's, a hint: Paddle Lite runs other
+    shapes (PaddleOCR's own demo feeds the v2.0 cls .nb, declared ?x3x32x100,
+    at 3x48x192), so only the runtime decides."""
     want = info.input_shapes.get(name)
     if not want:
-        return
+        return None
     ok = len(want) == len(shape) and all(w < 0 or w == s for w, s in zip(want, shape))
-    if not ok or any(s <= 0 for s in shape):
-        spec = "x".join("?" if w < 0 else str(w) for w in want)
-        raise LiteError(f"{info.path}: input {name!r} has shape {'x'.join(map(str, shape))} "
-                        f"but the model expects {spec} (? = any size)")
+    return None if ok else _dims(want)
+
+
+def shape_error(info: NbInfo, names: list[str], arrays: list[np.ndarray], err: LiteError,
+                label: str = "") -> LiteError:
+    """A runtime failure, in one line; where an input's shape differs from the
+    declared one, the line says that the runtime rejected that shape."""
+    for name, arr in zip(names, arrays):
+        want = declared_mismatch(info, name, arr.shape)
+        if want:
+            reason = str(err)[len(label) + 2:] if label and str(err).startswith(label + ": ") else str(err)
+            return LiteError(f"{label or info.path}: the runtime rejected input {name!r} of shape "
+                             f"{_dims(arr.shape)} (the model declares {want}, ? = any size): {reason}")
+    return err
 
 
 class Target(ABC):
@@ -112,6 +154,11 @@ class Target(ABC):
         info = read_nb(nb_path)
         self.check(info)
         return self.open(nb_path, info)
+
+
+def target_for(info: NbInfo) -> str:
+    """The local target a `.nb` runs on: an ARM .nb on arm64-emu, an x86 one on x86."""
+    return "arm64-emu" if "arm" in info.targets else "x86"
 
 
 _REGISTRY: dict[str, Callable[..., Target]] = {}
