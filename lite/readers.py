@@ -99,3 +99,28 @@ def read_rec_data(path: str | os.PathLike) -> ListReader:
                             "rec label file (path<TAB>text per line)")
         return read_label_file(found, p.name)
     return read_label_file(p)
+
+
+def evenly(reader, k: int, name: str | None = None) -> ListReader:
+    """`k` items spread evenly over the reader (items 0, n/k, 2n/k, ...): the
+    same subset for every model, and one that samples the whole set rather
+    than its first files. All of them when k is 0 or not smaller."""
+    items = list(reader.items if hasattr(reader, "items") else reader)
+    out = ListReader(name or reader.name, [items[i] for i in evenly_indices(len(items), k)])
+    out.skipped = getattr(reader, "skipped", 0)
+    return out
+
+
+def evenly_indices(n: int, k: int) -> list[int]:
+    """The indices `evenly` takes: k of n, spread evenly (all when k is 0 or not smaller)."""
+    return list(range(n)) if not k or k >= n else [int(i * n / k) for i in range(k)]
+
+
+def held_out(reader, used: int, k: int, name: str | None = None) -> ListReader:
+    """`k` items spread evenly over those `evenly(reader, used)` does not take:
+    a labelled set disjoint from the calibration items, for choosing between
+    candidates without looking at the gate set."""
+    items = list(reader.items if hasattr(reader, "items") else reader)
+    taken = set(evenly_indices(len(items), used))
+    rest = [it for i, it in enumerate(items) if i not in taken]
+    return ListReader(name or f"{reader.name}-heldout", [rest[i] for i in evenly_indices(len(rest), k)])

@@ -1,7 +1,7 @@
 """Fine-tune a pruned detector by distillation from the unpruned one: the
-teacher's probability map is the target (BCE plus dice, so the few text
-pixels weigh as much as the background), on unlabeled images; optionally
-mixed with the DB probability-map loss on synthetic labels.
+teacher's probability map on each new batch of crops is the target (BCE
+plus dice, so the few text pixels weigh as much as the background);
+optionally mixed with DB's probability-map loss on the photos' labels.
 
 Checkpoints (weights, optimizer, step) are written every N steps with an
 atomic rename; a rerun picks up the latest and continues, and the batch
@@ -71,25 +71,6 @@ def distill_loss(pred, target, F):
     return loss
 
 
-def teacher_maps(teacher, images: np.ndarray, batch: int = 16) -> np.ndarray:
-    """The teacher's probability maps, and its threshold and binary maps when it has that head."""
-    import paddle
-
-    teacher.eval()
-    head = getattr(teacher, "head", None)
-    if head is not None and getattr(head, "with_thresh", False):
-        head.all_maps = True
-    out = []
-    try:
-        with paddle.no_grad():
-            for i in range(0, len(images), batch):
-                out.append(teacher(paddle.to_tensor(to_input(images[i:i + batch]))).numpy().astype(np.float16))
-    finally:
-        if head is not None:
-            head.all_maps = False
-    return np.concatenate(out)
-
-
 def latest_checkpoint(ckpt_dir: Path) -> tuple[int, Path | None]:
     state = ckpt_dir / "state.json"
     if not state.is_file():
@@ -134,44 +115,6 @@ def _save(student, opt, step: int, ckpt_dir: Path) -> None:
             old.unlink()
 
 
-def distill(student, targets: np.ndarray, images: np.ndarray, steps: int, batch_size: int, lr: float,
-            ckpt_dir: Path, every: int = 50, labels: np.ndarray | None = None, label_weight: float = 0.0,
-            stop_after: int | None = None) -> dict:
-    """Train `student` in place; returns {"steps", "resumed_from", "loss"}.
-    `stop_after` ends the run early as an interruption would (after that step)."""
-    import paddle
-    import paddle.distributed as dist
-    import paddle.nn.functional as F
-
-    paddle.seed(SEED)
-    world, rank = dist.get_world_size(), dist.get_rank()
-    model = student
-    if world > 1:
-        dist.init_parallel_env()
-        model = paddle.DataParallel(student)
-    opt, sched, start = resumable_adam(student, lr, steps, ckpt_dir)
-    student.train()
-
-    def loss_at(step):
-        rng = np.random.RandomState(SEED + step)  # the batch depends only on the step: resumable
-        idx = rng.choice(len(images), batch_size, replace=False)[rank::world]
-        x, t = images[idx], targets[idx].astype(np.float32)
-        lab = labels[idx] if labels is not None else None
-        if rng.rand() < 0.5:  # mirrored text is still text to a detector; doubles the pool
-            x, t = x[:, :, ::-1], t[..., ::-1]
-            lab = lab[..., ::-1] if lab is not None else None
-        pred = model(paddle.to_tensor(to_input(np.ascontiguousarray(x))))
-        loss = distill_loss(pred, paddle.to_tensor(np.ascontiguousarray(t)), F)
-        if lab is not None and label_weight > 0:
-            loss = loss + label_weight * _loss(pred[:, :1], paddle.to_tensor(np.ascontiguousarray(lab)[:, None]), F)
-        return loss
-
-    losses = train_steps(student, opt, sched, start, steps, ckpt_dir, every, loss_at, save=rank == 0,
-                         stop_after=stop_after)
-    student.eval()
-    return {"steps": steps, "resumed_from": start, "loss": float(np.mean(losses[-20:])) if losses else None}
-
-
 def resumable_adam(student, lr: float, steps: int, ckpt_dir: Path):
     """(Adam over a cosine schedule, the step to start from), restored from the
     latest checkpoint when there is one; the optimizer's state carries the
@@ -207,3 +150,80 @@ def train_steps(student, opt, sched, start: int, steps: int, ckpt_dir: Path, eve
         if stop_after is not None and step + 1 >= stop_after:
             break
     return losses
+
+
+def db_targets(gts: list, size: int, ratio: float = 0.4) -> tuple[np.ndarray, np.ndarray]:
+    """DB's probability-map labels for square crops: each care quad shrunk
+    (shrink_map), and a mask that leaves `###` regions out of the loss, as
+    DB's MakeShrinkMap does. [N, 1, size, size] each."""
+    import cv2
+
+    maps, masks = [], []
+    for gt in gts:
+        maps.append(shrink_map(gt, size, size, ratio))
+        m = np.ones((size, size), np.float32)
+        for g in gt:
+            if g.get("transcription") == "###":
+                cv2.fillPoly(m, [np.asarray(g["points"], np.int32)], 0.0)
+        masks.append(m)
+    return np.stack(maps)[:, None], np.stack(masks)[:, None]
+
+
+def masked_loss(pred, target, mask, F):
+    """BCE + dice on the masked pixels."""
+    import paddle
+
+    p = paddle.clip(pred, 1e-6, 1 - 1e-6)
+    bce = (F.binary_cross_entropy(p, target, reduction="none") * mask).sum() / (mask.sum() + 1e-6)
+    inter = (pred * target * mask).sum()
+    dice = 1 - 2 * inter / ((pred * mask).sum() + (target * mask).sum() + 1e-6)
+    return bce + dice
+
+
+def distill_online(student, teacher, sample, steps: int, batch_size: int, lr: float, ckpt_dir: Path,
+                   every: int = 50, label_weight: float = 0.0, stop_after: int | None = None) -> dict:
+    """Train `student` in place on crops drawn by `sample(rng, with_labels)` ->
+    (uint8 crop, gt or None): the float teacher's maps on each batch are the
+    target (computed as the batch is drawn, so every augmentation is new
+    data), plus, with `label_weight` > 0, DB's probability-map loss on the
+    labels moved into the crop. The batch depends only on the seed and the
+    step, so a resumed run ends where an uninterrupted one would."""
+    import paddle
+    import paddle.distributed as dist
+    import paddle.nn.functional as F
+
+    paddle.seed(SEED)
+    world, rank = dist.get_world_size(), dist.get_rank()
+    model = student
+    if world > 1:
+        dist.init_parallel_env()
+        model = paddle.DataParallel(student)
+    opt, sched, start = resumable_adam(student, lr, steps, ckpt_dir)
+    teacher.eval()
+    student.train()
+    head = getattr(teacher, "head", None)
+    both = head is not None and getattr(head, "with_thresh", False) and getattr(student.head, "with_thresh", False)
+
+    def loss_at(step):
+        rng = np.random.RandomState(SEED + step)
+        drawn = [sample(rng, label_weight > 0) for _ in range(batch_size)][rank::world]  # each rank its slice
+        x = paddle.to_tensor(to_input(np.stack([c for c, _ in drawn])))
+        if both:
+            head.all_maps = True
+        try:
+            with paddle.no_grad():
+                t = teacher(x)
+        finally:
+            if head is not None:
+                head.all_maps = False
+        pred = model(x)
+        loss = distill_loss(pred, t, F) if both else _loss(pred[:, :1], t[:, :1], F)
+        if label_weight > 0:
+            lab, mask = db_targets([g or [] for _, g in drawn], x.shape[2])
+            loss = loss + label_weight * masked_loss(pred[:, :1], paddle.to_tensor(lab), paddle.to_tensor(mask), F)
+        return loss
+
+    losses = train_steps(student, opt, sched, start, steps, ckpt_dir, every, loss_at, save=rank == 0,
+                         stop_after=stop_after)
+    student.eval()
+    return {"steps": steps, "resumed_from": start, "loss": float(np.mean(losses[-20:])) if losses else None}

@@ -19,14 +19,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from lite.atomic import atomic_dir, atomic_path, write_bytes
+from lite.atomic import atomic_dir, write_bytes
 from lite.bench import compare
 from lite.evaluate import eval_det_inference, eval_det_nb
 from lite.ocr.det import hmean
 from lite.opt import opt
 from lite.paths import home, shared_dir
 
-from .data import det_data
+from .data import det_data, sources
+from .data.det_pool import DetPool
 from .model_source import export_inference, load_det
 from .recipe import PruneRecipe
 
@@ -37,8 +38,29 @@ def _log(msg: str) -> None:
     tqdm.write(msg, file=sys.stderr)
 
 
-def eval_sets(recipe: PruneRecipe, data: str | None) -> list:
-    return det_data.eval_sets(data, recipe.eval.synthetic, recipe.prune.input_size)
+def eval_sets(recipe: PruneRecipe, data: list[str] | None) -> list:
+    """The gate sets: the user's labelled photos (--data, or `data.gate`), else
+    the synthetic eval split with a notice; `data.synthetic` adds the
+    synthetic split beside real sets as a secondary row."""
+    sets = [det_data.labelled(p) for p in (data or recipe.data.gate)]
+    if not sets:
+        sources.fallback("labelled photos", "--data", "gate")
+        return [det_data.synthetic(recipe.eval.synthetic, "eval", (recipe.prune.input_size,) * 2)]
+    if recipe.data.synthetic:
+        extra = det_data.synthetic(recipe.data.synthetic, "eval", (recipe.prune.input_size,) * 2)
+        extra.secondary = True
+        sets.append(extra)
+    return sets
+
+
+def training_photos(recipe: PruneRecipe, images: str | None = None):
+    """(photos, real): the user's photos (--images, or `data.images`), else
+    synthetic scenes with a notice."""
+    src = images or recipe.data.images
+    if src:
+        return sources.photos(src), True
+    sources.fallback("photos", "--images", "images")
+    return det_data.synthetic(recipe.finetune.pool_size, "pool", (recipe.prune.input_size,) * 2), False
 
 
 def net_hmean(net, items: list, limit_side_len: int = 960, batch: int = 16) -> float:
@@ -103,8 +125,14 @@ def reference_model() -> dict | None:
     return {"name": REFERENCE, "net": net, "source": str(f)}
 
 
-def prune(recipe: PruneRecipe, teacher, job: Path) -> tuple[object, dict]:
-    """Sensitivity -> plan -> pruned network (not yet fine-tuned)."""
+def uses_labels(recipe: PruneRecipe, pool: DetPool) -> bool:
+    """Labels are used only where the recipe asks (finetune.label_weight > 0):
+    the label-free job stays label-free even on labelled photos."""
+    return pool.labelled and recipe.finetune.label_weight > 0
+
+
+def prune(recipe: PruneRecipe, teacher, job: Path, pool: DetPool) -> tuple[object, dict]:
+    """Sensitivity on real crops -> plan -> pruned network (not yet fine-tuned)."""
     import copy
 
     from .pruning import Pruner, plan_for_flops, sensitivity
@@ -114,17 +142,20 @@ def prune(recipe: PruneRecipe, teacher, job: Path) -> tuple[object, dict]:
     work = copy.deepcopy(teacher)
     # FLOPs are counted on the network as it will be exported (a fresh DBNet), not the masked one
     pruner = Pruner(work, shape, recipe.prune.method, rebuild=clean_copy)
-    sens_set = det_data.synthetic(recipe.prune.sensitivity_images, "sens", (size, size)).items
     pc = recipe.prune
-    sens_file = job / f"sensitivity-{_key(pc.method, pc.sensitivity_images, pc.input_size)}.json"
-    sens = sensitivity(pruner, lambda: net_hmean(work, sens_set), pc.ratios, sens_file,
-                       desc=f"sensitivity ({len(pruner.units)} units x {len(recipe.prune.ratios)} ratios)")
-    plan_file = job / f"plan-{_key(asdict(pc), 'head-up')}.json"
+    labels = uses_labels(recipe, pool)
+    sens_set = pool.sensitivity_crops(teacher, pc.sensitivity_images, pc.sensitivity_side, labels)
+    against = "their labels" if labels else "the float model's detections"
+    sens_file = job / f"sensitivity-{_key(pc.method, pc.ratios, pc.sensitivity_images, pc.sensitivity_side, pool.digest, labels)}.json"
+    sens = sensitivity(pruner, lambda: net_hmean(work, sens_set, pool.limit_side_len), pc.ratios, sens_file,
+                       desc=f"sensitivity ({len(pruner.units)} units x {len(pc.ratios)} ratios, {len(sens_set)} "
+                            f"crops of {pool.name} against {against})")
+    plan_file = job / f"plan-{_key(asdict(pc), pool.digest, labels, 'head-up')}.json"
     if plan_file.is_file():
         plan = json.loads(plan_file.read_text())
     else:
-        _log(f"planning for FLOPs <= {recipe.prune.flops_keep:.2f}x")
-        p = plan_for_flops(pruner, sens, recipe.prune.flops_keep, recipe.prune.max_ratio, recipe.prune.align)
+        _log(f"planning for FLOPs <= {pc.flops_keep:.2f}x")
+        p = plan_for_flops(pruner, sens, pc.flops_keep, pc.max_ratio, pc.align)
         plan = p.to_json()
         write_bytes(plan_file, json.dumps(plan, indent=1).encode())
     ratios = {u["unit"]: u["ratio"] for u in plan["units"] if u["keep"] < u["channels"]}
@@ -132,64 +163,113 @@ def prune(recipe: PruneRecipe, teacher, job: Path) -> tuple[object, dict]:
     # convs was seen to depend on earlier apply/restore cycles (the scan, the plan),
     # so a run that computed them and one that read them from the cache differed.
     final = copy.deepcopy(teacher)
-    Pruner(final, shape, recipe.prune.method).apply(ratios)
-    return clean_copy(final), {"plan": plan, "sensitivity": sens}
+    Pruner(final, shape, pc.method).apply(ratios)
+    sens_info = {"crops": len(sens_set), "side": pc.sensitivity_side, "source": pool.name, "against": against,
+                 "boxes": sum(len(gt) for _, gt in sens_set)}
+    return clean_copy(final), {"plan": plan, "sensitivity": sens, "sensitivity_set": sens_info}
 
 
-def finetune(recipe: PruneRecipe, teacher, student, job: Path) -> dict:
-    from .distill import distill, shrink_map, teacher_maps
+def finetune(recipe: PruneRecipe, teacher, student, job: Path, pool: DetPool) -> dict:
+    from .distill import distill_online
 
     ft = recipe.finetune
-    size = recipe.prune.input_size
-    pool = det_data.synthetic(ft.pool_size, "pool", (size, size)).items
-    images = np.stack([img for img, _ in pool])
-    targets_file = job / f"teacher-{_key(ft.pool_size, size)}.npy"
-    if targets_file.is_file():
-        targets = np.load(targets_file)
-    else:
-        targets = teacher_maps(teacher, images)
-        with atomic_path(targets_file, suffix=".npy") as tmp:
-            np.save(tmp, targets)
-    labels = np.stack([shrink_map(gt, size, size) for _, gt in pool]) if ft.label_weight > 0 else None
-    ckpt = job / f"checkpoints-{_key(asdict(recipe.prune), asdict(ft), 'fresh-pruner')}"
-    return distill(student, targets, images, ft.steps, ft.batch_size, ft.lr, ckpt,
-                   ft.checkpoint_every, labels, ft.label_weight)
+    lw = ft.label_weight if uses_labels(recipe, pool) else 0.0
+    ckpt = job / f"checkpoints-{_key(asdict(recipe.prune), asdict(ft), pool.digest, lw, 'online')}"
+    r = distill_online(student, teacher, lambda rng, with_labels: pool.crop(rng, ft.crop_size, with_labels),
+                       ft.steps, ft.batch_size, ft.lr, ckpt, ft.checkpoint_every, lw)
+    r.update(pool=pool.name, pool_photos=len(pool.pool), crop_size=ft.crop_size, label_weight=lw,
+             augment="scale 0.5-1.5 of the test scale, rotate +-10 deg, mirror 0.5, crops half centred on text")
+    return r
 
 
-def pruned_network(recipe: PruneRecipe, model: str) -> tuple[str, object, object, dict]:
+def holdout_scores(teacher, student, pool: DetPool, labels: bool) -> dict | None:
+    """hmean of both networks on the held-out training photos (never trained
+    on): against their labels, or against the float model's detections."""
+    if not pool.holdout:
+        return None
+    from .data.det_pool import detect
+
+    items = pool.holdout
+    against = "labels"
+    if not labels or not all(gt for _, gt in items):
+        boxes = detect(teacher, [img for img, _ in items], pool.limit_side_len)
+        items = [(img, [{"points": b, "transcription": "text"} for b in bs]) for (img, _), bs in zip(items, boxes)]
+        against = "the float model's detections"
+    return {"photos": len(items), "against": against,
+            "float": net_hmean(teacher, items, pool.limit_side_len), "pruned": net_hmean(student, items, pool.limit_side_len)}
+
+
+def pruned_network(recipe: PruneRecipe, model: str, images: str | None = None) -> tuple[str, object, object, dict]:
     """(name, the float network, the pruned and fine-tuned one, info): the
     scan, plan and fine-tune come from the job cache when a run made them."""
     name, teacher = load_det(model)
     job = _job_dir(teacher)
     _log(f"{name}: job cache {job}")
-    student, info = prune(recipe, teacher, job)
-    info.update(finetune=finetune(recipe, teacher, student, job), job=job)
+    photos, real = training_photos(recipe, images)
+    pool = DetPool.build(photos, teacher, job, recipe.finetune.holdout if real else 0,
+                         recipe.eval.limit_side_len if real else recipe.prune.input_size, _log)
+    student, info = prune(recipe, teacher, job, pool)
+    info.update(finetune=finetune(recipe, teacher, student, job, pool), job=job,
+                holdout=holdout_scores(teacher, student, pool, uses_labels(recipe, pool)),
+                photos={"source": photos.name, "real": real, "pool": len(pool.pool), "holdout": len(pool.holdout),
+                        "labelled": pool.labelled})
     return name, teacher, student, info
 
 
-def _measure_nb(nb: Path, sets: list, recipe: PruneRecipe, label: str, cache: Path | None) -> dict:
-    """hmean per set on the ARM `.nb`; the float model's is cached (a rerun skips it)."""
-    # keyed by the job (one per model weights), not by the .nb's bytes: an exported
-    # program's variable names depend on how many layers the process built before
-    key = label + "-" + _key([f"{s.name}{len(s)}" for s in sets], recipe.eval.limit_side_len, recipe.eval.target)
-    if cache is not None and (cache / f"nb-{key}.json").is_file():
-        return json.loads((cache / f"nb-{key}.json").read_text())
-    out = {}
-    for s in sets:
-        r = eval_det_nb(str(nb), s, target=recipe.eval.target, limit_side_len=recipe.eval.limit_side_len,
-                        desc=f"{label} .nb on ARM: {s.name}")
-        out[s.name] = {k: r[k] for k in ("hmean", "precision", "recall", "matched", "gt", "det")}
+def _sets_key(sets: list) -> str:
+    h = hashlib.sha256()
+    for st in sets:
+        h.update(st.name.encode())
+        for img, gt in st:
+            h.update(hashlib.sha256(np.ascontiguousarray(img)).digest())
+            h.update(json.dumps(gt, sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def _cached(cache: Path | None, compute):
+    """compute(), kept in `cache` (a rerun, or the float model of every run on one job, skips it)."""
+    if cache is not None and cache.is_file():
+        return json.loads(cache.read_text())
+    value = compute()
     if cache is not None:
-        write_bytes(cache / f"nb-{key}.json", json.dumps(out).encode())
-    return out
+        write_bytes(cache, json.dumps(value).encode())
+    return value
 
 
-def run(recipe: PruneRecipe, model: str | None = None, data: str | None = None, out: str | None = None) -> dict:
+def _det_scores(r: dict) -> dict:
+    return {k: r[k] for k in ("hmean", "precision", "recall", "matched", "gt", "det")}
+
+
+def _side_scores(recipe, sets, rank, subset, nb: dict, tag: str, cache: Path | None) -> dict:
+    """One model's hmean: on every gate set in full through the x86 `.nb`
+    (float `.nb` files agree with the ARM one), and on the ARM subset through
+    the ARM `.nb`, its x86 `.nb` and Paddle Inference, side by side."""
+    lim = recipe.eval.limit_side_len
+
+    def x86(st):
+        return _det_scores(eval_det_nb(str(nb["x86"]), st, target="x86", limit_side_len=lim,
+                                       desc=f"{tag} .nb on x86: {st.name}"))
+
+    def arm():
+        return {"nb_arm": _det_scores(eval_det_nb(str(nb["arm"]), subset, target=recipe.eval.target,
+                                                  limit_side_len=lim, desc=f"{tag} .nb on ARM: {subset.name}")),
+                "nb_x86": x86(subset)["hmean"],
+                "inference": eval_det_inference(str(nb["dir"]), subset, lim)["hmean"]}
+
+    main = [rank] + [st for st in sets if st.name != rank.name]
+    full = {st.name: _cached(cache and cache / f"x86-{tag}-{_sets_key([st])}-{lim}.json", lambda st=st: x86(st))
+            for st in main}
+    sub = _cached(cache and cache / f"arm-{tag}-{_sets_key([subset])}-{lim}-{recipe.eval.target}.json", arm)
+    return {"per_set": full, "subset": {"name": subset.name, "size": len(subset), **sub}}
+
+
+def run(recipe: PruneRecipe, model: str | None = None, data: list[str] | str | None = None,
+        out: str | None = None, images: str | None = None) -> dict:
     from .pruning import flops, params
 
     t0 = time.time()
-    sets = eval_sets(recipe, data)
-    name, teacher, student, info = pruned_network(recipe, model or recipe.model)
+    sets = eval_sets(recipe, [data] if isinstance(data, str) else data)
+    name, teacher, student, info = pruned_network(recipe, model or recipe.model, images)
     job, ft = info["job"], info["finetune"]
     size = recipe.prune.input_size
     shape = [1, 3, size, size]
@@ -203,6 +283,7 @@ def run(recipe: PruneRecipe, model: str | None = None, data: str | None = None, 
         ref = reference_model()
         report = _evaluate(recipe, sets, nbs, ref, job)
         report.update(model=name, task="det", metric="hmean", pruning_plan=info["plan"], finetune=ft,
+                      sensitivity_set=info["sensitivity_set"], photos=info["photos"], holdout=info["holdout"],
                       flops_input=shape, seconds=round(time.time() - t0, 1),
                       params={"float": params(teacher), "pruned": params(student)},
                       flops={"float": flops(teacher, shape), "pruned": flops(student, shape)})
@@ -217,17 +298,13 @@ def run(recipe: PruneRecipe, model: str | None = None, data: str | None = None, 
 
 
 def _evaluate(recipe, sets, nbs, ref, job) -> dict:
-    per = {}
-    for tag in ("float", "pruned"):
-        arm = _measure_nb(nbs[tag]["arm"], sets, recipe, tag, job if tag == "float" else None)
-        per[tag] = {s.name: {"nb_arm": arm[s.name],
-                             "nb_x86": eval_det_nb(str(nbs[tag]["x86"]), s, target="x86",
-                                                   limit_side_len=recipe.eval.limit_side_len,
-                                                   desc=f"{tag} .nb on x86: {s.name}")["hmean"],
-                             "inference": eval_det_inference(str(nbs[tag]["dir"]), s,
-                                                             recipe.eval.limit_side_len)["hmean"]}
-                    for s in sets}
-    synth = sets[0].name
+    from lite.readers import ListReader, evenly
+
+    main = [st for st in sets if not getattr(st, "secondary", False)]
+    rank = main[0] if len(main) == 1 else ListReader("+".join(st.name for st in main), [i for st in main for i in st])
+    subset = evenly(rank, recipe.eval.nb_subset, f"{rank.name}-arm{recipe.eval.nb_subset or ''}")
+    per = {tag: _side_scores(recipe, sets, rank, subset, nbs[tag], tag, job if tag == "float" else None)
+           for tag in ("float", "pruned")}
     shapes = {"x": tuple(recipe.eval.bench_shape)}
     _log("ARM instructions per inference (float vs pruned)")
     cost = compare(str(nbs["float"]["arm"]), str(nbs["pruned"]["arm"]), target=recipe.eval.target, repeats=1,
@@ -235,27 +312,33 @@ def _evaluate(recipe, sets, nbs, ref, job) -> dict:
     lat = compare(str(nbs["float"]["x86"]), str(nbs["pruned"]["x86"]), target="x86", repeats=30, shapes=shapes)
 
     def side(tag, c, lt):
-        return {"metric_value": per[tag][synth]["nb_arm"]["hmean"], "per_set": per[tag],
-                "nb_bytes_arm": nbs[tag]["arm"].stat().st_size, "nb_bytes_x86": nbs[tag]["x86"].stat().st_size,
+        return {"metric_value": per[tag]["per_set"][rank.name]["hmean"], "measured_on": "x86 .nb, the whole gate set",
+                **per[tag], "nb_bytes_arm": nbs[tag]["arm"].stat().st_size,
+                "nb_bytes_x86": nbs[tag]["x86"].stat().st_size,
                 "instructions_per_run": c["instructions_per_run"], "latency_ms": lt["latency_ms"]}
 
-    drop = 100 * (per["float"][synth]["nb_arm"]["hmean"] - per["pruned"][synth]["nb_arm"]["hmean"])
+    base, slim = side("float", cost["a"], lat["a"]), side("pruned", cost["b"], lat["b"])
+    drop = 100 * (base["metric_value"] - slim["metric_value"])
     report = {
-        "eval_set": {"name": "+".join(s.name for s in sets), "size": sum(len(s) for s in sets),
-                     "parts": {s.name: len(s) for s in sets}, "skipped_images": sum(s.skipped for s in sets),
-                     "gate_set": synth, "limit_side_len": recipe.eval.limit_side_len},
+        "eval_set": {"name": "+".join(st.name for st in sets), "size": sum(len(st) for st in sets),
+                     "parts": {st.name: len(st) for st in sets}, "skipped_images": sum(st.skipped for st in sets),
+                     "secondary": [st.name for st in sets if getattr(st, "secondary", False)],
+                     "synthetic": [st.name for st in sets if st.name.startswith("synthetic")],
+                     "gate_set": rank.name, "gate_size": len(rank), "arm_subset": len(subset),
+                     "limit_side_len": recipe.eval.limit_side_len},
         "cpu": recipe.eval.cpu, "budget_drop_points": recipe.eval.max_drop_points,
-        "baseline": side("float", cost["a"], lat["a"]), "slim": side("pruned", cost["b"], lat["b"]),
-        "drop_points": drop, "passed": drop <= recipe.eval.max_drop_points + 1e-9,
+        "baseline": base, "slim": slim, "drop_points": drop, "passed": drop <= recipe.eval.max_drop_points + 1e-9,
         "ratios": {"instructions": cost["ratio"], "latency_x86": lat["ratio"],
                    "x86_speedup": 1 / lat["ratio"] if lat["ratio"] else None,
                    "nb_bytes": nbs["pruned"]["arm"].stat().st_size / nbs["float"]["arm"].stat().st_size},
         "reference": {},
     }
     if ref is not None:
-        report["reference"] = {"name": ref["name"], "source": ref["source"],
-                               "hmean_dygraph": {s.name: net_hmean(ref["net"], s.items, recipe.eval.limit_side_len)
-                                                 for s in sets}}
+        lim = recipe.eval.limit_side_len
+        report["reference"] = {"name": ref["name"], "source": ref["source"], "hmean_dygraph": {
+            st.name: _cached(home() / "jobs" / "reference" / f"{ref['name']}-{_sets_key([st])}-{lim}.json",
+                             lambda st=st: net_hmean(ref["net"], st.items, lim))
+            for st in [rank] + [x for x in sets if x.name != rank.name]}}
     return report
 
 
@@ -296,15 +379,23 @@ def _charts(report: dict, sens: dict, stage: Path) -> None:
 
 def render_md(r: dict) -> str:
     b, s = r["baseline"], r["slim"]
-    synth = r["eval_set"]["gate_set"]
+    e = r["eval_set"]
+    gate = e["gate_set"]
     ref = r.get("reference") or {}
+    synth = set(e.get("synthetic", []))
+    ph, ft, sens = r["photos"], r["finetune"], r["sensitivity_set"]
     lines = [
         f"# slim prune: {r['model']}",
         "",
-        f"Eval: {', '.join(f'{k} ({v})' for k, v in r['eval_set']['parts'].items())}; long side <= "
-        f"{r['eval_set']['limit_side_len']}. hmean measured on the ARM `.nb` (emulated {r['cpu']}); "
-        f"gate: drop on {synth} <= {r['budget_drop_points']} points: **{'PASS' if r['passed'] else 'FAIL'}** "
-        f"({r['drop_points']:+.2f}).",
+        f"Gate: hmean of the pruned model on {gate} ({e['gate_size']} images"
+        f"{', synthetic' if gate in synth else ''}, long side {e['limit_side_len']}), through the x86 `.nb` "
+        f"(the ARM `.nb` agrees: below), against the float model on the same images; budget "
+        f"{r['budget_drop_points']} points: **{'PASS' if r['passed'] else 'FAIL'}** ({r['drop_points']:+.2f}).",
+        "",
+        f"Learned from: {ph['source']} ({'real photos' if ph['real'] else 'synthetic scenes: accuracy on real images is not proven'}; "
+        f"{ph['pool']} in the pool, {ph['holdout']} held out"
+        f"{', labels used' if ft['label_weight'] > 0 else ', no labels used'}). Sensitivity: {sens['crops']} text-centred "
+        f"{sens['side']}-px crops scored against {sens['against']} ({sens['boxes']} boxes).",
         "",
         "| | float | pruned | ratio |" + (" official pruned |" if ref else ""),
         "|---|---|---|---|" + ("---|" if ref else ""),
@@ -314,11 +405,21 @@ def render_md(r: dict) -> str:
         f"{r['params']['pruned'] / r['params']['float']:.3f} |" + (f" {ref.get('params', 0):,} |" if ref else ""),
     ]
     for name in b["per_set"]:
-        row = f"| hmean {name} (ARM .nb) | {b['per_set'][name]['nb_arm']['hmean']:.4f} | " \
-              f"{s['per_set'][name]['nb_arm']['hmean']:.4f} | |"
+        bb, ss = b["per_set"][name], s["per_set"][name]
+        row = (f"| hmean (P / R), {name}{', synthetic' if name in synth else ''} (x86 .nb) | {bb['hmean']:.4f} "
+               f"({bb['precision']:.3f} / {bb['recall']:.3f}) | {ss['hmean']:.4f} ({ss['precision']:.3f} / "
+               f"{ss['recall']:.3f}) | {100 * (ss['hmean'] - bb['hmean']):+.2f} pt |")
         if ref:
-            row += f" {ref['hmean_dygraph'][name]:.4f} (dygraph) |"
+            row += f" {ref['hmean_dygraph'].get(name, float('nan')):.4f} (dygraph) |"
         lines.append(row)
+    bs, sb = b["subset"], s["subset"]
+    lines.append(f"| hmean, {bs['size']} evenly spread images (ARM .nb / x86 .nb / Paddle Inference) | "
+                 f"{bs['nb_arm']['hmean']:.4f} / {bs['nb_x86']:.4f} / {bs['inference']:.4f} | "
+                 f"{sb['nb_arm']['hmean']:.4f} / {sb['nb_x86']:.4f} / {sb['inference']:.4f} | |" + (" |" if ref else ""))
+    if r.get("holdout"):
+        h = r["holdout"]
+        lines.append(f"| hmean, {h['photos']} held-out training photos, against {h['against']} (dygraph) | "
+                     f"{h['float']:.4f} | {h['pruned']:.4f} | |" + (" |" if ref else ""))
     lines += [
         f"| .nb bytes (ARM) | {b['nb_bytes_arm']:,} | {s['nb_bytes_arm']:,} | {r['ratios']['nb_bytes']:.3f} |"
         + (" |" if ref else ""),
@@ -327,12 +428,10 @@ def render_md(r: dict) -> str:
         f"| x86 latency ms (median, 1 thread) | {b['latency_ms']['median']:.2f} | {s['latency_ms']['median']:.2f} | "
         f"{r['ratios']['latency_x86']:.3f} |" + (" |" if ref else ""),
         "",
-        "hmean on x86 `.nb` / Paddle Inference: " + "; ".join(
-            f"{n}: float {b['per_set'][n]['nb_x86']:.4f} / {b['per_set'][n]['inference']:.4f}, pruned "
-            f"{s['per_set'][n]['nb_x86']:.4f} / {s['per_set'][n]['inference']:.4f}" for n in b["per_set"]),
-        "",
-        f"Fine-tune: {r['finetune']['steps']} distillation steps (resumed from {r['finetune']['resumed_from']}), "
-        f"final loss {r['finetune']['loss']}. Whole job {r['seconds']} s.",
+        f"Fine-tune: {ft['steps']} steps of distillation from the float model (resumed from {ft['resumed_from']}) on "
+        f"{ft['crop_size']}-px crops of {ft['pool']} ({ft['augment']})"
+        + (f", plus DB's probability-map loss on the labels (weight {ft['label_weight']})" if ft["label_weight"] else "")
+        + f"; final loss {ft['loss']}. Whole job {r['seconds']} s.",
         "",
         "![sensitivity](sensitivity.png) ![accuracy vs FLOPs](accuracy_vs_flops.png)",
         "",

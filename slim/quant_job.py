@@ -23,7 +23,7 @@ from lite.nbfile import read_nb
 from lite.opt import opt
 from lite.paths import home
 
-from lite.readers import ListReader
+from lite.readers import ListReader, evenly
 from .ptq import quant_post_static
 from .quant_tasks import QuantTask, get_task
 from .recipe import QuantRecipe, parse_algo
@@ -39,37 +39,39 @@ def _log(msg: str) -> None:
 
 
 class _Gate:
-    """The metric on the ARM `.nb`, per eval set and combined by the task, against the float `.nb`."""
+    """The metric of a candidate's ARM `.nb` on the gate subset (an evenly
+    spread subset of the pooled gate sets, `gate.nb_subset`; all of it when
+    0), against the float model's on the same items. The float model is
+    scored through its x86 `.nb` (float `.nb` files agree with the ARM one:
+    tests), so emulated ARM time goes to the int8 candidates alone."""
 
-    def __init__(self, recipe: QuantRecipe, task: QuantTask, sets: list[ListReader]):
-        self.recipe, self.task, self.sets = recipe, task, sets
+    def __init__(self, recipe: QuantRecipe, task: QuantTask, reader: ListReader):
+        self.recipe, self.task, self.reader = recipe, task, reader
         self.base = None
         self.log: list[dict] = []
 
-    def measure(self, nb: Path, label: str) -> tuple[float, dict]:
-        per = {s.name: self.task.score_nb(str(nb), s, self.recipe, self.recipe.gate.target,
-                                          f"{label} .nb on ARM: {s.name}") for s in self.sets}
-        return self.task.gate_value(per, self.sets), per
+    def measure(self, nb: Path, label: str, target: str | None = None) -> float:
+        target = target or self.recipe.gate.target
+        return self.task.score_nb(str(nb), self.reader, self.recipe, target, f"{label} .nb on {target}: {self.reader.name}")
 
     def check(self, cand: dict) -> bool:
-        value, per = self.measure(Path(cand["nb"]), cand["algo"])
+        value = self.measure(Path(cand["nb"]), cand["algo"])
         drop = self.base - value
         ok = drop <= self.recipe.gate.max_drop_points / 100.0 + 1e-12
         self.log.append({"algo": cand["algo"], "float_layers": cand.get("float_layers", []),
                          "accuracy_nb_arm": value, "drop_points": 100 * drop, "passed": ok})
-        _log(f"  gate {cand['algo']}: ARM .nb {self.task.metric} {value:.4f}, drop {100 * drop:+.2f} points"
-             + ("" if ok else " (over budget)"))
+        _log(f"  gate {cand['algo']}: ARM .nb {self.task.metric} {value:.4f} on {len(self.reader)} {self.task.unit}, "
+             f"drop {100 * drop:+.2f} points" + ("" if ok else " (over budget)"))
         if ok:
-            cand.update(accuracy_nb_arm=value, per_set=per)
+            cand.update(accuracy_nb_arm=value)
         return ok
 
 
-def _prepare(task: QuantTask, qdir: Path, recipe: QuantRecipe, after_ptq: bool = True) -> Path:
-    """The model a candidate's `.nb` is compiled from: the task's rewrite of a
-    PTQ result (unless after_ptq is off), then the exact rewrites for Lite's
-    ARM kernels (slim/kernel_rewrites.py)."""
-    if after_ptq:
-        qdir = task.after_ptq(qdir, recipe)
+def _prepare(task: QuantTask, qdir: Path, recipe: QuantRecipe) -> Path:
+    """The model a candidate's `.nb` is compiled from: the task's storage
+    rewrite (rec: int8 BiLSTM weights), then the exact rewrites for Lite's ARM
+    kernels (slim/kernel_rewrites.py)."""
+    qdir = task.after_ptq(qdir, recipe)
     if recipe.quant.kernel_rewrites:
         from .kernel_rewrites import rewrite_for_arm_kernels
 
@@ -111,20 +113,23 @@ def _job_cache(model_dir: Path, *key) -> Path:
     return d
 
 
-def _float_baseline(model_dir: Path, name: str, stage: Path, gate: _Gate, rank: ListReader, cache: Path) -> dict:
-    """Float `.nb` files and their scores (the ARM ones cached in `cache`, per
-    weights and eval sets); needs only the float model, so it runs beside the
-    PTQ search (in a thread: no paddle calls here, its static/dygraph mode is per thread)."""
+def _float_baseline(model_dir: Path, name: str, stage: Path, gate: _Gate, sets: list, rank: ListReader,
+                    cache: Path) -> dict:
+    """Float `.nb` files and their scores through the x86 `.nb`: on the gate
+    subset and on every eval set in full (cached in `cache`, per weights and
+    eval sets); needs only the float model, so it runs beside the PTQ search
+    (in a thread: no paddle calls here, its static/dygraph mode is per thread)."""
     r = gate.recipe
     float_arm = opt(model_dir, target="arm", out=stage / f"{name}_float_arm.nb")
     float_x86 = opt(model_dir, target="x86", out=stage / f"{name}_float_x86.nb")
     if cache.is_file():
-        acc, per, acc_x86 = json.loads(cache.read_text())
+        acc, per = json.loads(cache.read_text())
     else:
-        acc, per = gate.measure(float_arm, "float")
-        acc_x86 = gate.task.score_nb(str(float_x86), rank, r, "x86", "float .nb on x86")
-        write_bytes(cache, json.dumps([acc, per, acc_x86]).encode())
-    return {"arm": float_arm, "x86": float_x86, "acc": acc, "per": per, "acc_x86": acc_x86}
+        acc = gate.measure(float_x86, "float", "x86")
+        per = {s.name: gate.task.score_nb(str(float_x86), s, r, "x86", f"float .nb on x86: {s.name}")
+               for s in ([rank] if rank.name not in [x.name for x in sets] else []) + sets}
+        write_bytes(cache, json.dumps([acc, per]).encode())
+    return {"arm": float_arm, "x86": float_x86, "acc": acc, "per": per}
 
 
 def _search(recipe, task, source, work, calib, rank, base_acc) -> list[dict]:
@@ -169,7 +174,7 @@ def sensitivity(model_dir: Path, work: Path, calib, algo: str, recipe: QuantReci
     Paddle Inference, cached so an interrupted run resumes."""
     task = task or get_task(recipe.task)
     by_output = recipe.mixed.rank_by == "output"
-    subset = None if by_output else task.sensitivity_set(recipe.mixed.sensitivity_eval)
+    subset = None if by_output else task.sensitivity_set(recipe, recipe.mixed.sensitivity_eval)
     cache = _job_cache(model_dir, "sensitivity", algo, len(calib), len(subset) if subset else "output",
                        recipe.quant.weight_quantize_type, recipe.quant.op_types, recipe.quant.rnn_weights) \
         / "sensitivity.json"
@@ -259,10 +264,10 @@ def _weight_sizes(model_dir: Path) -> dict[str, int]:
     return {n: int(a.size) for n, a in inference_params(model_dir)}
 
 
-def _qat(recipe, task, source, work, rank, gate: _Gate, tried: list) -> dict | None:
+def _qat(recipe, task, source, work, rank, base_acc, gate: _Gate, tried: list) -> dict | None:
     from .qat import qat_pact
 
-    pool = task.calibration(recipe.qat.pool_size)
+    pool = task.calibration(recipe, recipe.qat.pool_size)
     try:
         student, teacher, loss, shape = task.qat_setup(source)
     except LiteError as e:
@@ -278,7 +283,16 @@ def _qat(recipe, task, source, work, rank, gate: _Gate, tried: list) -> dict | N
             "nb": str(nb), "float_layers": []}
     tried.append(cand)
     _log(f"  QAT (PACT), {recipe.qat.steps} steps: {task.metric} {acc:.4f} (Paddle Inference)")
-    return cand if int8_ops and gate.check(cand) else None
+    return cand if int8_ops and _prescreened(recipe, base_acc, acc) and gate.check(cand) else None
+
+
+def _prescreened(recipe, base_acc: float, acc: float) -> bool:
+    """Paddle Inference already puts a candidate this far over budget: it is not
+    compiled-and-measured on ARM (the .nb agrees with Paddle Inference)."""
+    ok = base_acc - acc <= (recipe.gate.max_drop_points + PRESCREEN_POINTS) / 100.0
+    if not ok:
+        _log(f"    not gated on ARM: {100 * (base_acc - acc):.2f} points down on Paddle Inference")
+    return ok
 
 
 def _weight_only(recipe, task, source, work, calib, rank, base_acc, gate: _Gate, tried: list) -> dict | None:
@@ -287,7 +301,9 @@ def _weight_only(recipe, task, source, work, calib, rank, base_acc, gate: _Gate,
     wo = recipe.weight_only
     qdir, stats = gptq_round_model(source, work / "weight_only", calib[:wo.calib_size], wo.damp,
                                    recipe.quant.batch_size, wo.rounding)
-    qdir = _prepare(task, qdir, recipe, after_ptq=False)  # a float model: no PTQ rewrite
+    # the task's storage rewrite applies (rec: the BiLSTM's weights stored int8, rebuilt
+    # in float when the model runs): it is weight-only itself
+    qdir = _prepare(task, qdir, recipe)
     nb = opt(qdir, target="arm", out=work / "weight_only.nb", quant_weights="int8")
     n = read_nb(nb).weight_only_ops
     acc = task.score_inference(str(qdir), rank, recipe)
@@ -298,13 +314,18 @@ def _weight_only(recipe, task, source, work, calib, rank, base_acc, gate: _Gate,
     tried.append(cand)
     _log(f"  weight-only int8 ({wo.rounding}, {n} layers): {task.metric} {acc:.4f} "
          f"(drop {100 * (base_acc - acc):+.2f} points, Paddle Inference)")
-    return cand if n and gate.check(cand) else None
+    return cand if n and _prescreened(recipe, base_acc, acc) and gate.check(cand) else None
 
 
-def run(recipe: QuantRecipe, model: str | None = None, data: str | None = None,
-        out: str | None = None) -> dict:
+def run(recipe: QuantRecipe, model: str | None = None, data: list[str] | str | None = None,
+        out: str | None = None, images: str | None = None, calib: str | None = None) -> dict:
+    """`data`: labelled gate sets (else the recipe's `data.gate`); `images`
+    (det photos) and `calib` (rec, cls crops) override the recipe's real
+    calibration sources."""
     t0 = time.time()
     task = get_task(recipe.task)
+    recipe = _with_data(recipe, images, calib)
+    data = [data] if isinstance(data, str) else data
     with tempfile.TemporaryDirectory(prefix="slimq.") as work:
         work = Path(work)
         models = task.models(recipe, model, work)
@@ -318,7 +339,9 @@ def run(recipe: QuantRecipe, model: str | None = None, data: str | None = None,
                 models.prepared.update(folds)
         sets = task.eval_sets(recipe, data)
         rank = task.rank_set(sets)
-        calib = task.calibration(recipe.quant.calib_size)
+        # candidates are ranked on held-out calibration-side data, never on the gate set (when there is some)
+        select = task.selection_set(recipe) or rank
+        calib = task.calibration(recipe, recipe.quant.calib_size)
         float_source = models.source  # weight-only keeps float activations: no equalization needed
         if recipe.quant.equalize_dw:  # exact in float; the int8 per-tensor input scales then fit every channel
             from .dw_equalize import equalize_model
@@ -327,21 +350,22 @@ def run(recipe: QuantRecipe, model: str | None = None, data: str | None = None,
             _log(f"equalized the input channels of {n} depthwise conv(s) on {len(calib)} calibration crops")
             if n:
                 models.prepared["equalized_depthwise_inputs"] = n
-        gate = _Gate(recipe, task, sets)
+        gate = _Gate(recipe, task, evenly(rank, recipe.gate.nb_subset, f"{rank.name}-gate"))
         name = models.name
         out_dir = Path(out or f"output/slim_quant_{name}")
         with atomic_dir(out_dir) as stage, ThreadPoolExecutor(1) as bg:
-            cache = _job_cache(models.baseline, "float-nb", task.task, task.metric, recipe.gate.target,
-                               recipe.gate.limit_side_len, recipe.gate.nb_subset, _sets_digest(sets)) / "float_nb.json"
-            base_future = bg.submit(_float_baseline, models.baseline, name, stage, gate, rank, cache)
-            base_acc = task.score_inference(str(models.baseline), rank, recipe)
-            _log(f"float {name}: {task.metric} {base_acc:.4f} on {len(rank)} {task.unit} (Paddle Inference)")
+            cache = _job_cache(models.baseline, "float-x86", task.task, task.metric, recipe.gate.limit_side_len,
+                               recipe.gate.nb_subset, recipe.gate.case_insensitive, _sets_digest(sets)) / "float.json"
+            base_future = bg.submit(_float_baseline, models.baseline, name, stage, gate, sets, rank, cache)
+            base_acc = task.score_inference(str(models.baseline), select, recipe)
+            _log(f"float {name}: {task.metric} {base_acc:.4f} on {len(select)} {task.unit} of {select.name} "
+                 "(Paddle Inference; ranks the candidates)")
             if models.pruning is not None:
-                src_acc = task.score_inference(str(models.source), rank, recipe)
+                src_acc = task.score_inference(str(models.source), select, recipe)
                 _log(f"pruned {name}: {task.metric} {src_acc:.4f} (Paddle Inference); quantizing it")
                 models.pruning["metric_inference"] = src_acc
             direct = recipe.quant.method == "weight_only"  # no int8-arithmetic search at all
-            candidates = [] if direct else _search(recipe, task, models.source, work, calib, rank, base_acc)
+            candidates = [] if direct else _search(recipe, task, models.source, work, calib, select, base_acc)
             base = base_future.result()
             gate.base = base["acc"]
             chosen, fallbacks = None, []
@@ -349,21 +373,21 @@ def run(recipe: QuantRecipe, model: str | None = None, data: str | None = None,
                 ok = sorted((c for c in candidates if c["status"] == "ok"), key=lambda c: -c["accuracy_inference"])
                 if not ok:
                     raise LiteError(f"{name}: no calibration algorithm produced an int8 .nb; see quant.algos in the recipe")
-                # best first; the first that passes wins. A candidate Paddle Inference already puts
-                # far over budget is not compiled-and-measured on ARM (the .nb agrees with it).
-                margin = (recipe.gate.max_drop_points + PRESCREEN_POINTS) / 100.0
-                chosen = next((c for c in ok if base_acc - c["accuracy_inference"] <= margin and gate.check(c)), None)
+                # best first; the first that passes wins (those Paddle Inference puts far over budget
+                # are not measured on ARM)
+                chosen = next((c for c in ok if _prescreened(recipe, base_acc, c["accuracy_inference"])
+                               and gate.check(c)), None)
                 if chosen is None and recipe.mixed.enabled:
                     _log(f"no PTQ candidate within {recipe.gate.max_drop_points} points: mixed precision")
-                    chosen = _mixed(recipe, task, models.source, work, calib, rank, base_acc, ok[0],
+                    chosen = _mixed(recipe, task, models.source, work, calib, select, base_acc, ok[0],
                                     base["arm"].stat().st_size, gate, fallbacks)
                 if chosen is None and recipe.qat.enabled:
                     _log("mixed precision did not reach the budget: QAT with PACT")
-                    chosen = _qat(recipe, task, models.source, work, rank, gate, fallbacks)
+                    chosen = _qat(recipe, task, models.source, work, select, base_acc, gate, fallbacks)
             if chosen is None and (direct or recipe.weight_only.enabled):
                 if not direct:
                     _log("no int8-arithmetic candidate kept the budget: int8 weights, float arithmetic")
-                chosen = _weight_only(recipe, task, float_source, work, calib, rank, base_acc, gate, fallbacks)
+                chosen = _weight_only(recipe, task, float_source, work, calib, select, base_acc, gate, fallbacks)
             if chosen is None:
                 best = min((g["drop_points"] for g in gate.log), default=None)
                 raise LiteError(f"{name}: no int8 .nb kept the {task.metric} drop within "
@@ -371,9 +395,20 @@ def run(recipe: QuantRecipe, model: str | None = None, data: str | None = None,
                                 + (f" (best {best:.2f} on the ARM .nb)" if best is not None else "")
                                 + "; raise gate.max_drop_points, or enable/extend the mixed, qat and "
                                 "weight_only fallbacks in the recipe")
-            report = _finish(recipe, task, models, stage, sets, rank, base, base_acc, chosen,
+            report = _finish(recipe, task, models, stage, sets, rank, select, base, base_acc, chosen,
                              candidates + fallbacks, gate, t0)
     return report
+
+
+def _with_data(recipe: QuantRecipe, images: str | None, calib: str | None) -> QuantRecipe:
+    import dataclasses
+
+    if not images and not calib:
+        return recipe
+    data = dataclasses.replace(recipe.data, images=images or recipe.data.images, calib=calib or recipe.data.calib)
+    out = dataclasses.replace(recipe, data=data)
+    out.source = getattr(recipe, "source", None)
+    return out
 
 
 def _copy_model(src: Path, dest: Path) -> None:
@@ -386,7 +421,7 @@ def _copy_model(src: Path, dest: Path) -> None:
             shutil.copyfile(f, dest / f.name)
 
 
-def _finish(recipe, task, models, stage, sets, rank, base, base_acc, chosen, tried, gate, t0) -> dict:
+def _finish(recipe, task, models, stage, sets, rank, select, base, base_acc, chosen, tried, gate, t0) -> dict:
     name = models.name
     slim_nb = stage / f"{name}_int8_arm.nb"
     shutil.copy(chosen["nb"], slim_nb)
@@ -407,30 +442,42 @@ def _finish(recipe, task, models, stage, sets, rank, base, base_acc, chosen, tri
     rewritten = _float_rewritten(recipe, models.baseline, shapes, task.fixed_height())
     lat = bench(str(base["x86"]), target="x86", repeats=30, shapes=shapes)  # x86 int8 kernels are unreliable
     float_bytes = base["arm"].stat().st_size
+    int8_per = {s.name: task.score_inference(chosen["dir"], s, recipe)
+                for s in ([rank] if rank.name not in [x.name for x in sets] else []) + sets}
     report = {
         "model": name, "task": task.task, "metric": task.metric,
         "eval_set": {"name": "+".join(s.name for s in sets), "size": sum(len(s) for s in sets),
                      "parts": {s.name: len(s) for s in sets}, "skipped_images": sum(s.skipped for s in sets),
-                     "gate_set": rank.name, "unit": task.unit, "nb_subset": recipe.gate.nb_subset},
+                     "secondary": [s.name for s in sets if getattr(s, "secondary", False)],
+                     "synthetic": [s.name for s in sets if s.name.startswith("synthetic")],
+                     "gate_set": rank.name, "gate_size": len(gate.reader), "unit": task.unit,
+                     "nb_subset": recipe.gate.nb_subset, "limit_side_len": recipe.gate.limit_side_len},
+        "data": _data_summary(recipe, task),
         "cpu": recipe.gate.cpu, "bench_shape": list(shapes["x"]),
         "budget_drop_points": recipe.gate.max_drop_points,
-        "baseline": {"metric_value": base["acc"], "metric_value_x86": base["acc_x86"],
-                     "metric_value_inference": base_acc, "nb_bytes_arm": float_bytes,
+        "selection_set": {"name": select.name, "size": len(select), "is_gate_set": select is rank},
+        "baseline": {"metric_value": base["acc"], "measured_on": "x86 .nb (float: agrees with the ARM .nb)",
+                     "metric_value_x86": base["per"][rank.name],
+                     "metric_value_selection": base_acc, "nb_bytes_arm": float_bytes,
                      "instructions_per_run": cost["a"]["instructions_per_run"],
                      "latency_ms_x86": lat["latency_ms"]},
-        "slim": {"metric_value": chosen["accuracy_nb_arm"], "metric_value_inference": chosen["accuracy_inference"],
+        "slim": {"metric_value": chosen["accuracy_nb_arm"], "measured_on": f"ARM .nb ({recipe.gate.target})",
+                 "metric_value_inference": int8_per[rank.name], "metric_value_selection": chosen["accuracy_inference"],
                  "nb_bytes_arm": slim_nb.stat().st_size,
                  "instructions_per_run": cost["b"]["instructions_per_run"], "algo": chosen["algo"],
                  "method": chosen["method"], "float_layers": chosen["float_layers"], "int8_ops": chosen["int8_ops"],
                  **{k: chosen[k] for k in ("weight_only_ops", "rounding") if k in chosen}},
         "ratios": {"nb_bytes": slim_nb.stat().st_size / float_bytes, "instructions": cost["ratio"]},
-        "per_set": {s.name: {"size": len(s), "float_nb_arm": base["per"][s.name],
-                             "int8_nb_arm": chosen["per_set"][s.name]} for s in sets},
+        "per_set": {s.name: {"size": len(s), "float_nb_x86": base["per"][s.name],
+                             "int8_inference": int8_per[s.name]} for s in sets if len(sets) > 1},
         "search": [{k: v for k, v in c.items() if k not in ("dir", "nb", "sensitivity")} for c in tried],
         "gate": gate.log,
     }
     if others:
         report["instructions_other_cpus"] = others
+    official = _official(task, gate)
+    if official:
+        report["official"] = official
     if rewritten:
         report["float_rewritten"] = rewritten
     report.update(task.report_extra(recipe))
@@ -446,6 +493,36 @@ def _finish(recipe, task, models, stage, sets, rank, base, base_acc, chosen, tri
     (stage / "report.json").write_text(json.dumps(report, indent=2))
     (stage / "report.md").write_text(render_md(report))
     return report
+
+
+def _official(task: QuantTask, gate: _Gate) -> dict | None:
+    """The official slim `.nb` of this task (PaddleOCR's Lite demo) scored on
+    the same gate items on ARM, on its own v2.10-rc runtime; cached per file
+    and items. Left out, with the reason logged, where it cannot be had."""
+    if not task.official_stage:
+        return None
+    from .zoo import official_slim_nb
+
+    try:
+        nb = official_slim_nb(task.official_stage)
+        info = read_nb(nb)
+        cache = home() / "jobs" / "official" / f"{nb.name}-{_sets_digest([gate.reader])}-{task.metric}.json"
+        if cache.is_file():
+            value = json.loads(cache.read_text())["value"]
+        else:
+            value = gate.measure(nb, "official slim")
+            write_bytes(cache, json.dumps({"value": value}).encode())
+    except LiteError as e:
+        _log(f"the official slim .nb is left out of the report: {e}")
+        return None
+    return {"name": nb.name, "opt_version": info.opt_version, "nb_bytes": nb.stat().st_size, "metric_value": value,
+            "measured_on": f"ARM .nb ({gate.recipe.gate.target}, {info.opt_version} runtime), the gate items"}
+
+
+def _data_summary(recipe, task) -> dict:
+    """What the job calibrated on: real (named) or synthetic."""
+    src = task.calibration_source(recipe)
+    return {"calibration": src or "synthetic", "calibration_real": bool(src)}
 
 
 def _float_rewritten(recipe, model_dir: Path, shapes: dict, height: int | None) -> dict | None:
@@ -489,7 +566,8 @@ def _pruning_summary(recipe, models) -> dict:
     p = models.pruning
     return {"recipe": recipe.prune, "plan": p["plan"], "finetune": p["finetune"],
             "params": p["params"], "flops": p["flops"], "flops_input": p["flops_input"],
-            "metric_value_inference_pruned_float": p.get("metric_inference")}
+            "metric_value_inference_pruned_float": p.get("metric_inference"), "photos": p.get("photos"),
+            "holdout": p.get("holdout")}
 
 
 def render_md(r: dict) -> str:
@@ -497,29 +575,44 @@ def render_md(r: dict) -> str:
     metric = r["metric"]
     what = "int8 weights, float arithmetic" if s["method"] == "weight-only" else "int8"
     what += ", pruned first" if "pruning" in r else ""
+    e = r["eval_set"]
+    synth = set(e.get("synthetic", []))
+    sets = ", ".join(f"{k} ({v} {e['unit']}{', synthetic' if k in synth else ''})" for k, v in e["parts"].items())
     lines = [
         f"# slim quant: {r['model']}",
         "",
-        f"Eval: {', '.join(f'{k} ({v})' for k, v in r['eval_set']['parts'].items())}. {metric} measured on the "
-        f"ARM `.nb` (emulated {r['cpu']}) and gated on {r['eval_set']['gate_set']}, budget "
-        f"{r['budget_drop_points']} points.",
+        f"Gate: {metric} of the ARM `.nb` (emulated {r['cpu']}) on {e['gate_size']} {e['unit']} of {e['gate_set']}"
+        + (" (an evenly spread subset)" if e.get("nb_subset") else "") + f" against the float model on the same "
+        f"{e['unit']} (its x86 `.nb`, which agrees with the ARM one); budget {r['budget_drop_points']} points. "
+        f"Eval sets: {sets}. Calibrated on {r['data']['calibration']}"
+        + ("" if r["data"]["calibration_real"] else " (synthetic: accuracy on real images is not proven)") + "; "
+        + (f"candidates ranked on {r['selection_set']['size']} {e['unit']} held out of that ({r['selection_set']['name']})"
+           if not r["selection_set"]["is_gate_set"] else "candidates ranked on the gate sets (no labelled "
+           "calibration-side data was given)") + ".",
         "",
         f"| | float | {what} | ratio |",
         "|---|---|---|---|",
-        f"| {metric} (ARM .nb) | {b['metric_value']:.4f} | {s['metric_value']:.4f} | "
+        f"| {metric}, gate ({e['gate_size']} {e['unit']}) | {b['metric_value']:.4f} | {s['metric_value']:.4f} | "
         f"drop {100 * (b['metric_value'] - s['metric_value']):+.2f} pt |",
+        f"| {metric}, {e['gate_set']} in full (float: x86 .nb; {what}: Paddle Inference) | "
+        f"{b['metric_value_x86']:.4f} | {s['metric_value_inference']:.4f} | "
+        f"drop {100 * (b['metric_value_x86'] - s['metric_value_inference']):+.2f} pt |",
+    ]
+    for k, v in r["per_set"].items():
+        lines.append(f"| {metric}, {k} ({v['size']}{', synthetic' if k in synth else ''}) | {v['float_nb_x86']:.4f} | "
+                     f"{v['int8_inference']:.4f} | |")
+    if r.get("official"):
+        o = r["official"]
+        lines.append(f"| official slim `.nb` ({o['name']}, opt {o['opt_version']}): {metric} on the gate "
+                     f"{e['unit']} (ARM) / bytes | | {o['metric_value']:.4f} / {o['nb_bytes']:,} | |")
+    lines += [
         f"| .nb bytes | {b['nb_bytes_arm']:,} | {s['nb_bytes_arm']:,} | {r['ratios']['nb_bytes']:.3f} |",
         f"| ARM instructions / inference ({'x'.join(map(str, r['bench_shape']))}) | {b['instructions_per_run']:,} | "
         f"{s['instructions_per_run']:,} | {r['ratios']['instructions']:.3f} |",
         "",
-        f"Float `.nb` on x86: {metric} {b['metric_value_x86']:.4f}, latency {b['latency_ms_x86']['median']:.3f} ms "
-        "(median, 1 thread).",
+        f"Float `.nb` latency on x86: {b['latency_ms_x86']['median']:.3f} ms (median, 1 thread).",
         f"Chosen: **{s['algo']}** ({s['method']}); layers kept in float: "
         f"{', '.join(s['float_layers']) if s['float_layers'] else 'none'}.",
-        "",
-        "Per eval set (ARM .nb" + (f", {r['eval_set']['nb_subset']} evenly spread crops of each larger set"
-                                   if r["eval_set"].get("nb_subset") else "") + "): " + "; ".join(f"{k} ({v['size']}): {v['float_nb_arm']:.4f} -> {v['int8_nb_arm']:.4f}"
-                                               for k, v in r["per_set"].items()),
         "",
     ]
     if "float_rewritten" in r:
@@ -563,7 +656,7 @@ def render_md(r: dict) -> str:
                   f"{p['finetune']['steps']} distillation steps); the pruned float model scores "
                   f"{p['metric_value_inference_pruned_float']:.4f} on Paddle Inference.", ""]
     lines += [
-        f"## Candidates (Paddle Inference {metric}; the gate re-measures on the .nb)",
+        f"## Candidates (Paddle Inference {metric} on {r['selection_set']['name']}; the gate measures the .nb)",
         "",
         f"| candidate | status | {metric} | .nb bytes |",
         "|---|---|---|---|",

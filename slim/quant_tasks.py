@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from lite.errors import LiteError
-from lite.paths import shared_dir
 
 from lite.readers import ListReader
 
@@ -45,6 +44,7 @@ class QuantTask:
     task = ""
     metric = ""
     unit = "images"
+    official_stage = ""  # the official slim .nb a report compares with (slim/zoo.py), if any
 
     def models(self, recipe, model: str | None, work: Path) -> Models:
         raise NotImplementedError
@@ -53,24 +53,89 @@ class QuantTask:
         """Learn what the data depends on from the model (rec: dictionary, height)."""
 
     def after_ptq(self, qdir: Path, recipe) -> Path:
-        """A last rewrite of each quantized model before it is compiled."""
+        """A last storage rewrite of each candidate (int8 arithmetic or weight-only) before it is compiled."""
         return qdir
 
-    def eval_sets(self, recipe, data: str | None) -> list[ListReader]:
-        raise NotImplementedError
+    # What the data flags mean for this task: the recipe key of the real
+    # calibration source, its CLI flag and what it holds (for the notice).
+    calib_key, calib_flag, calib_what = "calib", "--calib", "word crops"
 
-    def gate_value(self, per_set: dict[str, float], sets: list) -> float:
-        """One number per candidate from its per-set scores."""
-        raise NotImplementedError
+    def eval_sets(self, recipe, data: list[str] | None) -> list[ListReader]:
+        """The gate sets: the user's labelled sets (--data, or `data.gate`),
+        else the task's synthetic eval split with a notice; `data.synthetic`
+        adds a synthetic split beside real sets, as a secondary row."""
+        from .data import sources
+
+        sets = [self.gate_set(p) for p in (data or recipe.data.gate)]
+        if not sets:
+            sources.fallback(f"labelled {self.unit}", "--data", "gate")
+            return [self.synthetic_eval(recipe, recipe.gate.eval_synthetic)]
+        if recipe.data.synthetic:
+            extra = self.synthetic_eval(recipe, recipe.data.synthetic)
+            extra.secondary = True
+            sets.append(extra)
+        return sets
 
     def rank_set(self, sets: list) -> ListReader:
-        """The set candidates are ranked on with Paddle Inference (and the gate measured on)."""
+        """The gate sets pooled (secondary synthetic rows left out): candidates
+        are ranked on it with Paddle Inference, and the ARM gate scores an
+        evenly spread subset of it."""
+        main = [s for s in sets if not getattr(s, "secondary", False)]
+        if len(main) == 1:
+            return main[0]
+        return ListReader("+".join(s.name for s in main), [it for s in main for it in s])
+
+    def calibration_source(self, recipe) -> str:
+        return getattr(recipe.data, self.calib_key)
+
+    def calibration_reader(self, recipe, n: int, split: str = "calib") -> ListReader:
+        """Real calibration data when the recipe names it, else synthetic with a notice."""
+        from .data import sources
+
+        src = self.calibration_source(recipe)
+        if src:
+            return self.real_calibration(src, n)
+        sources.fallback(self.calib_what, self.calib_flag, self.calib_key)
+        return self.synthetic_calibration(n, split)
+
+    def calibration(self, recipe, n: int) -> np.ndarray:
+        from .ptq import calibration_arrays
+
+        return calibration_arrays(self.calibration_reader(recipe, n), self.calib_preprocess, n)
+
+    def sensitivity_set(self, recipe, n: int) -> ListReader:
+        """Labelled items for the per-layer scan: real calibration-side data
+        when given (never the gate sets), else synthetic."""
+        src = self.calibration_source(recipe)
+        return self.real_calibration(src, n) if src else self.synthetic_eval(recipe, n, "sens")
+
+    def selection_set(self, recipe) -> ListReader | None:
+        """A labelled set that ranks the candidates (Paddle Inference), never
+        the gate set: `gate.select_size` items of the real calibration source
+        held out of calibration. None without one (then the gate sets rank
+        them, as with synthetic data, and the report says so)."""
+        src = self.calibration_source(recipe)
+        if not src or not recipe.gate.select_size:
+            return None
+        sel = self.real_selection(src, recipe.quant.calib_size, recipe.gate.select_size)
+        return sel if sel is not None and len(sel) else None  # calibration took every item: nothing held out
+
+    def real_selection(self, path: str, calib_size: int, n: int) -> ListReader | None:
+        return None
+
+    def gate_set(self, path: str) -> ListReader:
         raise NotImplementedError
 
-    def calibration(self, n: int) -> np.ndarray:
+    def synthetic_eval(self, recipe, n: int, split: str = "eval") -> ListReader:
         raise NotImplementedError
 
-    def sensitivity_set(self, n: int) -> ListReader:
+    def real_calibration(self, path: str, n: int) -> ListReader:
+        raise NotImplementedError
+
+    def synthetic_calibration(self, n: int, split: str = "calib") -> ListReader:
+        raise NotImplementedError
+
+    def calib_preprocess(self, img: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def score_nb(self, nb: str, reader, recipe, target: str, desc: str) -> float:
@@ -96,20 +161,10 @@ class QuantTask:
         return {}
 
 
-class PooledSets:
-    """Crop tasks: every eval set counts by its size, and candidates are
-    ranked on all of them pooled."""
-
-    def gate_value(self, per_set, sets):
-        return sum(per_set[s.name] * len(s) for s in sets) / sum(len(s) for s in sets)
-
-    def rank_set(self, sets):
-        return ListReader("+".join(s.name for s in sets), [it for s in sets for it in s])
-
-
 @register
-class ClsQuant(PooledSets, QuantTask):
+class ClsQuant(QuantTask):
     task, metric, unit = "cls", "accuracy", "crops"
+    official_stage = "cls"
 
     def models(self, recipe, model, work):
         from .model_source import inference_dir
@@ -117,29 +172,38 @@ class ClsQuant(PooledSets, QuantTask):
         name, d = inference_dir(model or recipe.model, "cls", work)
         return Models(name, d, d)
 
-    def eval_sets(self, recipe, data):
+    def gate_set(self, path):
         from .data import cls_data
 
-        if data:
-            return [cls_data.user_data(data)]
-        sets = [cls_data.synthetic(recipe.gate.eval_synthetic, "eval")]
-        real = cls_data.real_crops(shared_dir())
-        if real is not None:
-            sets.append(real)
-        return sets
+        return cls_data.gate_set(path)
 
-    def calibration(self, n):
+    def synthetic_eval(self, recipe, n, split="eval"):
+        from .data import cls_data
+
+        return cls_data.synthetic(n, "eval" if split == "sens" else split)
+
+    def real_calibration(self, path, n):
+        from .data import cls_data
+
+        return cls_data.real_calibration(path, n)
+
+    def synthetic_calibration(self, n, split="calib"):
+        from .data import cls_data
+
+        return cls_data.synthetic(n, "calib")
+
+    def real_selection(self, path, calib_size, n):
+        from lite.readers import held_out
+
+        from .data import cls_data, sources
+
+        words = sources.crops(path)
+        return cls_data.with_rotations(held_out(words, max(1, calib_size // 2), n // 2), f"{words.name}-select")
+
+    def calib_preprocess(self, img):
         from lite.ocr.cls import preprocess
 
-        from .data import cls_data
-        from .ptq import calibration_arrays
-
-        return calibration_arrays(cls_data.synthetic(n, "calib"), preprocess, n)
-
-    def sensitivity_set(self, n):
-        from .data import cls_data
-
-        return cls_data.synthetic(n, "eval")
+        return preprocess(img)
 
     def score_nb(self, nb, reader, recipe, target, desc):
         from lite.evaluate import eval_nb
@@ -186,7 +250,9 @@ class DetQuant(QuantTask):
             from .recipe import load_prune_recipe
 
             prune_recipe = load_prune_recipe(_beside(recipe.prune, getattr(recipe, "source", None)))
-            name, teacher, student, info = pruned_network(prune_recipe, model or prune_recipe.model)
+            # the photos this job was given (--images) are the pruned model's too
+            name, teacher, student, info = pruned_network(prune_recipe, model or prune_recipe.model,
+                                                          recipe.data.images or None)
             from .pruning import flops, params
 
             shape = [1, 3, prune_recipe.prune.input_size, prune_recipe.prune.input_size]
@@ -198,30 +264,56 @@ class DetQuant(QuantTask):
         name, d = _det_dir(model or recipe.model, work)
         return Models(name, d, d)
 
-    def eval_sets(self, recipe, data):
+    calib_key, calib_flag, calib_what = "images", "--images", "photos"
+
+    def gate_set(self, path):
         from .data import det_data
 
-        return det_data.eval_sets(data, recipe.gate.eval_synthetic, self.CALIB_SIDE)
+        return det_data.labelled(path)
 
-    def gate_value(self, per_set, sets):
-        return per_set[sets[0].name]
+    def synthetic_eval(self, recipe, n, split="eval"):
+        from .data import det_data
 
-    def rank_set(self, sets):
-        return sets[0]
+        return det_data.synthetic(n, split, (self.CALIB_SIDE,) * 2)
 
-    def calibration(self, n):
+    def real_calibration(self, path, n):
+        from .data import det_data
+
+        return det_data.calibration_crops(path, n, self.CALIB_SIDE, recipe_limit=960)
+
+    def synthetic_calibration(self, n, split="calib"):
+        from .data import det_data
+
+        return det_data.synthetic(n, "pool", (self.CALIB_SIDE,) * 2)
+
+    def real_selection(self, path, calib_size, n):
+        from lite.readers import held_out
+
+        from .data import sources
+
+        photos = sources.photos(path)
+        if any(gt is None for _, gt in photos):
+            return None
+        return held_out(photos, calib_size, n, f"{photos.name}-select")
+
+    def calib_preprocess(self, img):
         from lite.ocr.det import preprocess
 
-        from .data import det_data
-        from .ptq import calibration_arrays
+        return preprocess(img, self.CALIB_SIDE)[0][0]
 
-        pool = det_data.synthetic(n, "pool", (self.CALIB_SIDE,) * 2)
-        return calibration_arrays(pool, lambda img: preprocess(img, self.CALIB_SIDE)[0][0], n)
+    def sensitivity_set(self, recipe, n):
+        """Labelled photos for the per-layer scan when the calibration photos
+        carry labels; unlabelled ones rank layers by output change instead
+        (mixed.rank_by: output), so the synthetic split stands in here."""
+        from lite.readers import evenly
 
-    def sensitivity_set(self, n):
-        from .data import det_data
+        from .data import sources
 
-        return det_data.synthetic(n, "sens", (self.CALIB_SIDE,) * 2)
+        src = self.calibration_source(recipe)
+        photos = sources.photos(src) if src else None
+        if photos is not None and all(gt is not None for _, gt in photos):
+            return evenly(photos, n)
+        return self.synthetic_eval(recipe, n, "sens")
 
     def score_nb(self, nb, reader, recipe, target, desc):
         from lite.evaluate import eval_det_nb
@@ -281,7 +373,7 @@ class RecSpec:
 
 
 @register
-class RecQuant(PooledSets, QuantTask):
+class RecQuant(QuantTask):
     """Text recognizers: the v2.0 CRNNs (from any weights form) and newer ones
     such as PP-OCRv4 rec (from their inference model; PTQ is static, so no
     dygraph network is needed; QAT, which needs one, is then skipped). Word
@@ -316,46 +408,50 @@ class RecQuant(PooledSets, QuantTask):
                             "(a PaddleOCR dictionary file)")
         self.spec = RecSpec(charset_for(dict_file, int(out.shape[-1]), models.name), height)
 
-    def eval_sets(self, recipe, data):
-        from lite.readers import read_label_file
+    def gate_set(self, path):
+        from .data import sources
 
+        return sources.crops(path)
+
+    def synthetic_eval(self, recipe, n, split="eval"):
         from .data import rec_data
 
-        if data:
-            return [read_label_file(data, "user-data")]
-        sets = [rec_data.synthetic(recipe.gate.eval_synthetic, "eval", self.spec.charset, self.spec.height)]
-        real = rec_data.real_crops(shared_dir(), self.spec.charset)
-        if real is not None:
-            sets.append(real)
-        return sets
+        return rec_data.synthetic(n, split, self.spec.charset, self.spec.height)
 
-    def calibration(self, n):
-        from lite.ocr.rec import preprocess
+    def real_calibration(self, path, n):
+        from lite.readers import evenly
 
+        from .data import sources
+
+        return evenly(sources.crops(path), n)
+
+    def real_selection(self, path, calib_size, n):
+        from lite.readers import held_out
+
+        from .data import sources
+
+        words = sources.crops(path)
+        if any(not t for _, t in words):
+            return None  # crops without text cannot be scored
+        return held_out(words, calib_size, n, f"{words.name}-select")
+
+    def synthetic_calibration(self, n, split="calib"):
         from .data import rec_data
-        from .ptq import calibration_arrays
 
         s = self.spec
-        return calibration_arrays(rec_data.synthetic(n, "calib", s.charset, s.height, s.min_width),
-                                  lambda img: preprocess(img, s.height, s.min_width), n)
+        return rec_data.synthetic(n, split, s.charset, s.height, s.min_width)
 
-    def sensitivity_set(self, n):
-        from .data import rec_data
+    def calib_preprocess(self, img):
+        from lite.ocr.rec import preprocess
 
-        return rec_data.synthetic(n, "sens", self.spec.charset, self.spec.height)
-
-    def _subset(self, reader, recipe):
-        k = recipe.gate.nb_subset
-        if not k or len(reader) <= k:
-            return reader
-        step = len(reader) / k  # evenly spread, the same crops for every model
-        return ListReader(reader.name, [reader.items[int(i * step)] for i in range(k)])
+        s = self.spec  # one width for every crop (wider words are squeezed), so batches share a shape
+        return preprocess(img, s.height, s.min_width)
 
     def score_nb(self, nb, reader, recipe, target, desc):
         from lite.evaluate import eval_rec_nb
 
         s = self.spec
-        return eval_rec_nb(nb, self._subset(reader, recipe), s.charset, s.height, s.min_width, target=target,
+        return eval_rec_nb(nb, reader, s.charset, s.height, s.min_width, target=target,
                            cpu=recipe.gate.cpu if target.endswith("-emu") else "generic",
                            case_insensitive=recipe.gate.case_insensitive, desc=desc,
                            metric=recipe.gate.metric or "accuracy")["value"]

@@ -61,13 +61,17 @@ def net_accuracy(net, reader, charset, height: int, case_insensitive: bool = Fal
     return word_metrics(net_texts(net, reader, charset, height), labels, case_insensitive)["accuracy"]
 
 
-def word_pool(charset, height: int, n: int, width: int = 320) -> np.ndarray:
-    """Unlabeled synthetic words (the calibration split) at one padded width."""
+def word_pool(charset, height: int, n: int, width: int = 320, calib: str | None = None) -> np.ndarray:
+    """The distillation pool at one padded width: `n` real crops spread over
+    `calib` (their text unused), else synthetic words (the calibration split)."""
     from lite.ocr.rec import preprocess
+    from lite.readers import evenly
 
+    from .data import sources
     from .data.rec_data import synthetic
 
-    return np.stack([preprocess(img, height, width) for img, _ in synthetic(n, "calib", charset, height, width)])
+    words = evenly(sources.crops(calib), n) if calib else synthetic(n, "calib", charset, height, width)
+    return np.stack([preprocess(img, height, width) for img, _ in words])
 
 
 def distill_rec(student, teacher, pool: np.ndarray, steps: int, batch_size: int, lr: float, ckpt_dir: Path,
@@ -105,23 +109,26 @@ def _key(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def _job_dir(recipe: RecPruneRecipe, name: str, source: str) -> Path:
-    """Cache dir of the sensitivity scan: the model and the scan's own settings
-    only, so a new FLOPs target or fine-tune reuses it."""
+def _job_dir(recipe: RecPruneRecipe, name: str, source: str, calib: str | None = None) -> Path:
+    """Cache dir of the sensitivity scan: the model, the data it scores on and
+    the scan's own settings only, so a new FLOPs target or fine-tune reuses it."""
     p = Path(source)
     src = hashlib.sha256(p.read_bytes()).hexdigest()[:12] if p.is_file() else source
     pc = recipe.prune
-    return paths.home() / "prune_rec" / f"{name}-{_key(src, pc.method, pc.ratios, pc.sensitivity_images, pc.input_size)}"
+    return paths.home() / "prune_rec" / f"{name}-{_key(src, pc.method, pc.ratios, pc.sensitivity_images, pc.input_size, str(calib or 'synthetic'))}"
 
 
-def run(recipe: RecPruneRecipe, model: str | None = None, data: str | None = None, out: str | None = None) -> dict:
+def run(recipe: RecPruneRecipe, model: str | None = None, data: list[str] | str | None = None,
+        out: str | None = None, calib: str | None = None) -> dict:
+    """`data`: labelled gate crops (else the recipe's data.gate, else synthetic);
+    `calib`: real crops for the scan (with their text) and the distillation pool."""
     from lite.bench import compare
     from lite.evaluate import eval_rec_nb
     from lite.ocr.rec import charset_for
     from lite.opt import opt
-    from lite.readers import read_label_file
+    from lite.readers import evenly
 
-    from .data import rec_data
+    from .data import rec_data, sources
     from .model_source import export_inference, load_rec
     from .pruning import Pruner, flops, params, plan_for_flops, sensitivity
     from .zoo import MODELS
@@ -135,25 +142,26 @@ def run(recipe: RecPruneRecipe, model: str | None = None, data: str | None = Non
     charset = charset_for(dict_file, teacher.n_classes, name)
     height, pc, ft, ev = 32, recipe.prune, recipe.finetune, recipe.eval
     shape = [1, 3, height, pc.input_size]
-    if data:
-        sets = [read_label_file(data, "user-data")]
-    else:
+    sets = [sources.crops(p) for p in ([data] if isinstance(data, str) else data or recipe.data.gate)]
+    if not sets:
+        sources.fallback("labelled word crops", "--data", "gate")
         sets = [rec_data.synthetic(ev.synthetic, "eval", charset, height)]
-        real = rec_data.real_crops(paths.shared_dir(), charset)
-        if real is not None:
-            sets.append(real)
-    job = _job_dir(recipe, name, source)
+    calib = calib or recipe.data.calib
+    if not calib:
+        sources.fallback("word crops", "--calib", "calib")
+    job = _job_dir(recipe, name, source, calib)
     job.mkdir(parents=True, exist_ok=True)
 
     work = copy.deepcopy(teacher)
     pruner = Pruner(work, shape, pc.method, rebuild=clean_copy)
-    sens_set = rec_data.synthetic(pc.sensitivity_images, "sens", charset, height)
+    sens_set = (evenly(sources.crops(calib), pc.sensitivity_images) if calib
+                else rec_data.synthetic(pc.sensitivity_images, "sens", charset, height))
     sens = sensitivity(pruner, lambda: 100 * net_accuracy(work, sens_set, charset, height), pc.ratios,
                        job / "sensitivity.json", desc="sensitivity (word accuracy per unit and ratio)")
     plan = plan_for_flops(pruner, sens, pc.flops_keep, pc.max_ratio, pc.align)
     pruner.apply(plan.ratios)
     student = clean_copy(work)
-    pool = word_pool(charset, height, ft.pool_size, pc.input_size)
+    pool = word_pool(charset, height, ft.pool_size, pc.input_size, calib)
     ckpt = job / f"ckpt-{_key(plan.keep, asdict(ft))}"  # checkpoints belong to one plan and fine-tune
     ft_info = distill_rec(student, teacher, pool, ft.steps, ft.batch_size, ft.lr, ckpt, ft.checkpoint_every)
 
@@ -176,7 +184,8 @@ def run(recipe: RecPruneRecipe, model: str | None = None, data: str | None = Non
         report = {
             "model": name, "task": "rec", "metric": "accuracy", "source": str(source), "cpu": ev.cpu,
             "eval_set": {"name": "+".join(s.name for s in sets), "parts": {s.name: len(s) for s in sets},
-                         "unit": "words"},
+                         "unit": "words", "synthetic": [s.name for s in sets if s.name.startswith("synthetic")]},
+            "data": {"calibration": calib or "synthetic", "calibration_real": bool(calib)},
             "rec": {"dictionary": charset.source, "classes": len(charset), "use_space": charset.use_space,
                     "height": height, "min_width": 320},
             "baseline": {"metric_value": total["float"], "per_set": scores["float"],

@@ -72,10 +72,23 @@ class GateConfig:
     cpu: str = "cortex-a76"
     limit_side_len: int = 960     # det: long side of eval images
     bench_shape: list = field(default_factory=list)  # input for ARM instructions / x86 latency; [] = task default
-    nb_subset: int = 0            # > 0: the ARM .nb is scored on this many crops per eval set (slow models)
+    nb_subset: int = 0            # > 0: the ARM .nb scores this many items spread evenly over the gate sets
+    select_size: int = 600        # labelled calibration-side items that rank the candidates (never the gate set)
     also_cpus: list = field(default_factory=list)    # more emulated CPUs to count instructions on
     case_insensitive: bool = False  # rec: gate on case-folded word accuracy
-    metric: str = ""              # rec: accuracy (default) or norm_edit_dis
+    metric: str = ""              # rec: accuracy (default), accuracy_alnum (the benchmarks' protocol) or norm_edit_dis
+
+
+@dataclass
+class DataConfig:
+    """Where a job's images come from (slim/data/sources.py lists the forms a
+    path may take). Empty: synthetic data, with a one-line notice that
+    accuracy on real images is then not proven. The CLI's --images, --calib
+    and --data override these."""
+    images: str = ""              # det: photos for calibration, the pruning scan and the fine-tune pool
+    calib: str = ""               # rec, cls: word crops for calibration (or photos with quads to cut them from)
+    gate: list = field(default_factory=list)  # labelled sets the gate scores (det: photos; rec, cls: crops)
+    synthetic: int = 0            # synthetic eval items reported beside real gate sets (a secondary row)
 
 
 @dataclass
@@ -89,6 +102,7 @@ class QuantRecipe:
     qat: QATConfig = field(default_factory=QATConfig)
     weight_only: WeightOnlyConfig = field(default_factory=WeightOnlyConfig)
     gate: GateConfig = field(default_factory=GateConfig)
+    data: DataConfig = field(default_factory=DataConfig)
 
 
 @dataclass
@@ -98,7 +112,8 @@ class PruneConfig:
     ratios: list = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
     max_ratio: float = 0.8        # no unit loses more than this share of its channels
     align: int = 8                # channel counts kept at multiples of this
-    sensitivity_images: int = 16  # synthetic scenes scored per (unit, ratio)
+    sensitivity_images: int = 32  # text-centred crops of the training photos scored per (unit, ratio)
+    sensitivity_side: int = 320   # their side, at the detector's test scale
     input_size: int = 320         # side of the synthetic scenes (and of the FLOPs count)
 
 
@@ -107,16 +122,19 @@ class FinetuneConfig:
     steps: int = 400
     batch_size: int = 8
     lr: float = 0.001
-    pool_size: int = 512          # unlabeled synthetic scenes
+    crop_size: int = 384          # training crops (PaddleOCR's DB recipe: scale, rotate, mirror, crop)
+    holdout: int = 50             # training photos held out of the pool (scored in the report; never the gate set)
+    pool_size: int = 512          # synthetic scenes when no photos are given
     checkpoint_every: int = 50
-    label_weight: float = 0.0     # > 0 adds the DB probability-map loss on the synthetic labels
+    label_weight: float = 0.0     # > 0 adds DB's probability-map loss on the photos' labels
 
 
 @dataclass
 class DetEvalConfig:
-    synthetic: int = 200          # synthetic eval scenes (fixed seed)
+    synthetic: int = 200          # synthetic eval scenes (fixed seed) when no labelled photos are given
     limit_side_len: int = 960
-    max_drop_points: float = 0.5  # hmean drop allowed on the synthetic split, ARM .nb
+    max_drop_points: float = 0.5  # hmean drop allowed on the gate set (x86 .nb; the ARM .nb agrees)
+    nb_subset: int = 10           # images the ARM .nb scores beside it (evenly spread), to show it agrees
     target: str = "arm64-emu"
     cpu: str = "cortex-a76"
     bench_shape: list = field(default_factory=lambda: [1, 3, 640, 640])
@@ -129,6 +147,7 @@ class PruneRecipe:
     prune: PruneConfig = field(default_factory=PruneConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     eval: DetEvalConfig = field(default_factory=DetEvalConfig)
+    data: DataConfig = field(default_factory=DataConfig)
 
 
 @dataclass
@@ -149,6 +168,7 @@ class RecPruneRecipe:
     prune: PruneConfig = field(default_factory=lambda: PruneConfig(sensitivity_images=200, input_size=320))
     finetune: FinetuneConfig = field(default_factory=lambda: FinetuneConfig(steps=600, batch_size=32, pool_size=4000))
     eval: RecEvalConfig = field(default_factory=RecEvalConfig)
+    data: DataConfig = field(default_factory=DataConfig)
 
 
 def load_rec_prune_recipe(path: str | Path | None, default_name: str = "rec_prune.yaml") -> RecPruneRecipe:
@@ -227,8 +247,9 @@ def load_quant_recipe(path: str | Path | None, default_name: str = "cls_quant.ya
     if bad:
         raise LiteError(f"{path}: `quant.algos`: unknown algorithm {bad[0]!r}; use {', '.join(sorted(ALGOS))}, "
                         "optionally with +adaround (e.g. hist+adaround)")
-    if r.gate.metric not in ("", "accuracy", "norm_edit_dis") or r.gate.metric and r.task != "rec":
-        raise LiteError(f"{path}: `gate.metric`: {r.gate.metric!r} is not a rec metric; use accuracy or norm_edit_dis")
+    if r.gate.metric not in ("", "accuracy", "accuracy_alnum", "norm_edit_dis") or r.gate.metric and r.task != "rec":
+        raise LiteError(f"{path}: `gate.metric`: {r.gate.metric!r} is not a rec metric; use accuracy, accuracy_alnum "
+                        "or norm_edit_dis")
     if r.mixed.rank_by not in ("metric", "output"):
         raise LiteError(f"{path}: `mixed.rank_by` is {r.mixed.rank_by!r}; use metric or output")
     if r.mixed.scan_algo and parse_algo(r.mixed.scan_algo)[0] not in ALGOS:

@@ -115,3 +115,36 @@ def resolve(name_or_path: str) -> tuple[str, Path]:
     if p.exists():
         return p.name, p
     return get(name_or_path).name, fetch(name_or_path)
+
+
+# The official v2.0 slim `.nb` files, as PaddleOCR's own Android demo ships
+# them (opt v2.10-rc, ARM, pruned / quantized by PaddleSlim): the baseline a
+# report compares a slim model with. Pinned by sha256.
+_LITE_DEMO = ("https://raw.githubusercontent.com/PaddlePaddle/Paddle-Lite-Demo/5c6eed43aeb0d97125ca3b407bd28a38f57c13a5/"
+              "ocr/android/app/c++/ppocr_demo/app/src/main/assets/models")
+OFFICIAL_SLIM_NB = {
+    "cls": ("ch_ppocr_mobile_v2.0_cls_slim_opt.nb", "93073baa6df79bcb83c63570d73d6db7f20aae15dda45398f6b3304e10067c8d"),
+    "det": ("ch_ppocr_mobile_v2.0_det_slim_opt.nb", "62f649256f2f338a1ac4dcc2f3a78e48af24b19adb56f203f7242a00846793cc"),
+    "rec": ("ch_ppocr_mobile_v2.0_rec_slim_opt.nb", "d785a3e4dceee7de16a3c411998209a68c04cdbfb266114fff92a3cbcbd12571"),
+}
+
+
+def official_slim_nb(stage: str, local: str | Path | None = None) -> Path:
+    """The official slim `.nb` of a stage in the cache, downloaded once by its
+    official URL (or copied from `local`, a copy the caller has), sha256-checked."""
+    from lite.download import download, sha256_file
+    from lite.atomic import atomic_path
+    import shutil
+
+    name, digest = OFFICIAL_SLIM_NB[stage]
+    dest = paths.home() / "official_slim_nb" / name
+    if dest.is_file() and sha256_file(dest) == digest:
+        return dest
+    if local is not None and Path(local).is_file():
+        if sha256_file(Path(local)) != digest:
+            raise LiteError(f"{local}: not the official {name} (sha256 differs)")
+        with atomic_path(dest) as tmp:
+            shutil.copyfile(local, tmp)
+        return dest
+    download(f"{_LITE_DEMO}/{name}", dest, digest, hint="the report leaves the official slim model out")
+    return dest

@@ -3,7 +3,6 @@ at PaddleOCR's working shapes: their declared input shapes are the export's
 (cls and rec ?x3x32x100, det ?x3x640x640), a hint, not a rule."""
 import json
 
-import numpy as np
 import pytest
 
 from .conftest import SHARED, lite_cli, need

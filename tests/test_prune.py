@@ -99,24 +99,26 @@ def test_paddleslim_pruners_cut_tied_channels_and_concat_members(det_net):
 def test_distillation_resumes_to_the_same_weights(tmp_path):
     import paddle
 
-    from slim.distill import distill
+    from slim.distill import distill_online
     from slim.nets.det_db import DBNet, default_widths
 
     w = {k: max(8, v // 4) if isinstance(v, int) else v for k, v in default_widths().items()}
-    rng = np.random.RandomState(0)
-    images = rng.randint(0, 255, (6, 64, 64, 3)).astype(np.uint8)
-    targets = (rng.rand(6, 1, 64, 64) > 0.9).astype(np.float16)
+    paddle.seed(2)
+    teacher = DBNet(w, with_thresh=False)
+
+    def sample(rng, with_labels):  # the batch is drawn from the step's own random state
+        return rng.randint(0, 255, (64, 64, 3)).astype(np.uint8), None
 
     def fresh():
         paddle.seed(1)
         return DBNet(w, with_thresh=False)
 
     straight = fresh()
-    distill(straight, targets, images, 4, 2, 1e-3, tmp_path / "a", every=2)
+    distill_online(straight, teacher, sample, 4, 2, 1e-3, tmp_path / "a", every=2)
     interrupted = fresh()
-    distill(interrupted, targets, images, 4, 2, 1e-3, tmp_path / "b", every=2, stop_after=3)  # killed at step 3
+    distill_online(interrupted, teacher, sample, 4, 2, 1e-3, tmp_path / "b", every=2, stop_after=3)  # killed at 3
     resumed = fresh()
-    r = distill(resumed, targets, images, 4, 2, 1e-3, tmp_path / "b", every=2)
+    r = distill_online(resumed, teacher, sample, 4, 2, 1e-3, tmp_path / "b", every=2)
     assert r["resumed_from"] == 2  # the last checkpoint, not the lost step 3
     for (k, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
         assert np.allclose(a.numpy(), b.numpy(), atol=1e-6), k
@@ -125,9 +127,9 @@ def test_distillation_resumes_to_the_same_weights(tmp_path):
 
 
 TINY = """
-prune: {ratios: [0.4, 0.8], sensitivity_images: 4, input_size: 128, flops_keep: 0.6}
-finetune: {steps: 4, batch_size: 2, pool_size: 8, checkpoint_every: 2}
-eval: {limit_side_len: 320, bench_shape: [1, 3, 128, 128]}
+prune: {ratios: [0.4, 0.8], sensitivity_images: 4, sensitivity_side: 128, input_size: 128, flops_keep: 0.6}
+finetune: {steps: 4, batch_size: 2, crop_size: 128, checkpoint_every: 2}
+eval: {limit_side_len: 320, nb_subset: 2, bench_shape: [1, 3, 128, 128]}
 """
 
 
@@ -144,23 +146,30 @@ def icdar_subset(tmp_path, n: int = 3):
 
 
 def test_tiny_prune_run_end_to_end(tmp_path):
-    """The real CLI on the real model: sensitivity, plan, fine-tune, export, opt,
-    ARM and x86 `.nb` evaluation and a report (tiny settings, 3 real images)."""
+    """The real CLI on the real model: sensitivity on crops of real photos
+    against the float model's detections, plan, fine-tune on augmented crops,
+    export, opt, x86 and ARM `.nb` evaluation and a report (tiny settings, 3
+    real photos learnt from and scored on)."""
     need(DET_ONNX)
     data = icdar_subset(tmp_path)
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(TINY)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "slim.cli", "prune", "det_mobile", "--model", str(DET_ONNX), "--recipe", str(recipe),
-           "--data", str(data), "--out", str(out)]
+           "--images", str(data), "--data", str(data), "--out", str(out)]
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT, env=os.environ.copy(), timeout=900)
     assert p.returncode in (0, 1), p.stderr[-2000:]   # 1: a 4-step fine-tune may miss the hmean budget
     r = json.loads((out / "report.json").read_text())
     assert r["task"] == "det" and r["metric"] == "hmean" and r["eval_set"]["parts"] == {"icdar3": 3}
     assert r["ratios"]["flops"] <= 0.6
     assert all(u["keep"] % 8 == 0 or u["keep"] == u["channels"] for u in r["pruning_plan"]["units"])
-    b = r["baseline"]["per_set"]["icdar3"]
-    assert b["nb_arm"]["hmean"] == pytest.approx(b["nb_x86"]) == pytest.approx(b["inference"])  # same boxes everywhere
+    assert "notice:" not in p.stderr  # real photos given for both
+    assert r["photos"] == {"source": "icdar3", "real": True, "pool": 3, "holdout": 0, "labelled": True}
+    assert r["sensitivity_set"]["against"] == "the float model's detections"  # label-free: the labels stay unused
+    assert r["finetune"]["label_weight"] == 0.0 and r["finetune"]["pool"] == "icdar3"
+    b = r["baseline"]["subset"]
+    assert b["size"] == 2 and b["nb_arm"]["hmean"] == pytest.approx(b["nb_x86"]) == pytest.approx(b["inference"])
+    assert r["baseline"]["metric_value"] == r["baseline"]["per_set"]["icdar3"]["hmean"]
     assert r["slim"]["instructions_per_run"] < r["baseline"]["instructions_per_run"]
     assert r["slim"]["nb_bytes_arm"] < r["baseline"]["nb_bytes_arm"]
     assert r["reference"]["name"] == "ch_ppocr_mobile_v2.0_det_prune" and r["reference"]["flops"] > 0
@@ -193,20 +202,26 @@ def test_distillation_uses_the_threshold_map_when_both_have_that_head(tmp_path):
     import paddle
     import paddle.nn.functional as F
 
-    from slim.distill import _loss, distill, distill_loss, teacher_maps
+    from slim.distill import _loss, distill_loss, distill_online
     from slim.nets.det_db import DBNet
 
     paddle.seed(0)
     teacher, student = DBNet(with_thresh=True), DBNet(with_thresh=True)
     teacher.eval()
-    images = np.random.RandomState(0).randint(0, 255, (4, 64, 64, 3)).astype(np.uint8)
-    t = teacher_maps(teacher, images)
-    assert t.shape == (4, 3, 64, 64) and not teacher.head.all_maps
+    x = paddle.to_tensor(np.random.RandomState(0).rand(4, 3, 64, 64).astype(np.float32))
+    teacher.head.all_maps = True
+    with paddle.no_grad():
+        t = teacher(x)
+    teacher.head.all_maps = False
+    assert t.shape == [4, 3, 64, 64]
     student.train()
     pred = student(paddle.to_tensor(np.random.RandomState(1).rand(4, 3, 64, 64).astype(np.float32)))
-    tt = paddle.to_tensor(t.astype(np.float32))
-    full, prob_only = float(distill_loss(pred, tt, F)), float(_loss(pred[:, :1], tt[:, :1], F))
-    assert full == pytest.approx(prob_only + float(F.l1_loss(pred[:, 1:2], tt[:, 1:2])), rel=1e-5)
-    assert teacher_maps(DBNet(with_thresh=False), images).shape == (4, 1, 64, 64)
-    r = distill(student, t, images, steps=2, batch_size=2, lr=1e-3, ckpt_dir=tmp_path / "ckpt")
-    assert r["steps"] == 2 and np.isfinite(r["loss"])
+    full, prob_only = float(distill_loss(pred, t, F)), float(_loss(pred[:, :1], t[:, :1], F))
+    assert full == pytest.approx(prob_only + float(F.l1_loss(pred[:, 1:2], t[:, 1:2])), rel=1e-5)
+
+    def sample(rng, with_labels):
+        return rng.randint(0, 255, (64, 64, 3)).astype(np.uint8), [] if with_labels else None
+
+    r = distill_online(student, teacher, sample, steps=2, batch_size=2, lr=1e-3, ckpt_dir=tmp_path / "ckpt",
+                       label_weight=0.5)  # with (empty) labels too: DB's probability-map loss on them
+    assert r["steps"] == 2 and np.isfinite(r["loss"]) and not teacher.head.all_maps

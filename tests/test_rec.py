@@ -141,6 +141,24 @@ def test_lstm_weights_stored_int8_run_on_arm(en_dir, tmp_path):
     assert (a.argmax(2) == b.argmax(2)).all() and np.abs(a - b).max() < 0.05
 
 
+def _real_words(tmp_path, n: int):
+    """`n` ICDAR 2015 test word crops spread over the set (a rec label file: the
+    gate) and six ICDAR 2015 training photos with quads (words cut from them:
+    calibration, scans, pools), as a user would give them."""
+    test = need(SHARED / "data" / "ic15_words_test" / "rec_gt.txt")
+    train = need(SHARED / "data" / "icdar2015_train")
+    rows = test.read_text(encoding="utf-8").splitlines()
+    gate = tmp_path / "gate.txt"
+    gate.write_text("".join(f"{test.parent / rows[int(k * len(rows) / n)]}\n" for k in range(n)), encoding="utf-8")
+    d = tmp_path / "train"
+    for sub in ("imgs", "gt"):
+        (d / sub).mkdir(parents=True)
+    for i in range(11, 17):
+        (d / "imgs" / f"img_{i}.jpg").symlink_to(train / "imgs" / f"img_{i}.jpg")
+        (d / "gt" / f"gt_img_{i}.txt").symlink_to(train / "gt" / f"gt_img_{i}.txt")
+    return gate, d
+
+
 TINY = """model: en_number_mobile_v2.0_rec
 task: rec
 quant: {algos: [avg], op_types: [depthwise_conv2d], rnn_weights: int8, calib_size: 32}
@@ -160,15 +178,17 @@ def test_tiny_quant_rec_falls_back_to_mixed_precision(tmp_path):
     from .test_slim_quant_cls import slim_cli
 
     need(EN_ONNX)
+    gate, train = _real_words(tmp_path, 40)
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(TINY)
     out = tmp_path / "out"
-    p = slim_cli("quant", "rec", "--recipe", str(recipe), "--model", str(EN_ONNX), "--out", str(out))
+    p = slim_cli("quant", "rec", "--recipe", str(recipe), "--model", str(EN_ONNX), "--data", str(gate),
+                 "--calib", str(train), "--out", str(out))
     assert p.returncode == 0, p.stderr[-2000:]
     r = json.loads((out / "report.json").read_text())
     assert r["task"] == "rec" and r["model"] == "en_number_mobile_v2.0_rec"
     assert r["rec"]["dictionary"] == "en_dict.txt" and r["rec"]["classes"] == 97 and r["rec"]["height"] == 32
-    assert r["eval_set"]["parts"] == {"synthetic-eval": 20, "real-crops": 25}
+    assert r["eval_set"]["parts"] == {"gate": 40} and r["data"]["calibration_real"]
     plain = r["search"][0]  # so far over budget on Paddle Inference that it never went to the ARM gate
     assert plain["algo"] == "avg" and r["baseline"]["metric_value_inference"] - plain["accuracy_inference"] > 0.11
     assert [g["algo"] for g in r["gate"]][-1] == r["slim"]["algo"] and r["gate"][-1]["passed"]
@@ -282,32 +302,23 @@ def test_tiny_prune_rec(tmp_path):
     smaller and cheaper, and both .nb files are scored on the user's words."""
     import json
 
-    import cv2
-
-    from slim.data.rec_data import synthetic
-
     from .test_slim_quant_cls import slim_cli
 
     need(EN_ONNX)
-    words = tmp_path / "words"
-    words.mkdir()
-    lines = []
-    for i, (img, text) in enumerate(synthetic(8, "eval", charset_for("en_dict.txt", 97))):
-        cv2.imwrite(str(words / f"w{i}.png"), img)
-        lines.append(f"w{i}.png\t{text}")
-    (words / "label.txt").write_text("\n".join(lines) + "\n")
+    gate, train = _real_words(tmp_path, 8)
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(TINY_PRUNE)
     out = tmp_path / "out"
-    p = slim_cli("prune", "rec", "--recipe", str(recipe), "--model", str(EN_ONNX), "--data",
-                 str(words / "label.txt"), "--out", str(out))
+    p = slim_cli("prune", "rec", "--recipe", str(recipe), "--model", str(EN_ONNX), "--data", str(gate),
+                 "--calib", str(train), "--out", str(out))
     assert p.returncode == 0, p.stderr[-2000:]
+    assert "notice:" not in p.stderr
     r = json.loads((out / "report.json").read_text())
-    assert r["eval_set"]["parts"] == {"user-data": 8}
+    assert r["eval_set"]["parts"] == {"gate": 8} and r["data"]["calibration_real"]
     assert 0.6 < r["ratios"]["flops"] <= 0.7
     assert all(u["keep"] % 8 == 0 or u["keep"] == u["channels"] for u in r["pruning_plan"]["units"])
     assert r["ratios"]["nb_bytes"] < 0.95 and r["ratios"]["instructions"] < 0.97
-    assert r["baseline"]["per_set"]["user-data"]["size"] == 8 and r["finetune"]["steps"] == 10
+    assert r["baseline"]["per_set"]["gate"]["size"] == 8 and r["finetune"]["steps"] == 10
     assert "FLOPs" in (out / "report.md").read_text() and (out / "inference_pruned").is_dir()
 
 

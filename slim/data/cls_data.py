@@ -12,7 +12,9 @@ import cv2
 import numpy as np
 
 from lite.ocr.cls_labels import LABELS, user_data, with_rotations  # noqa: F401  (re-exported)
-from lite.readers import ListReader, read_image_dir
+from lite.readers import ListReader, evenly, read_label_file
+
+from . import sources
 
 from .synth_text import random_text, render_line
 
@@ -35,12 +37,20 @@ def synthetic(n: int, split: str) -> ListReader:
     return ListReader(f"synthetic-{split}", items)
 
 
-def real_crops(shared: Path) -> ListReader | None:
-    """The real word crops in the shared data folder, each at 0 and 180 degrees."""
-    items = []
-    for d in (shared / "data" / "rec_words_en" / "imgs", shared / "data" / "words_multilingual"):
-        if d.is_dir():
-            items += read_image_dir(d).items
-    if not items:
-        return None
-    return with_rotations(ListReader("real-crops", items))
+def gate_set(path: str | Path) -> ListReader:
+    """A labelled direction set: a cls label file (path<TAB>0|180) as it is;
+    any other source of word crops (a folder, a rec label file, photos with
+    quads) gives each crop upright and turned by 180 degrees."""
+    p = Path(path)
+    if p.is_file():
+        first = p.read_text(encoding="utf-8-sig", errors="replace").split("\n", 1)[0]
+        if first.rsplit("\t", 1)[-1].strip() in LABELS:
+            return read_label_file(p, p.stem)
+    words = sources.crops(p)
+    return with_rotations(words, f"{words.name}-0-180")
+
+
+def real_calibration(path: str | Path, n: int) -> ListReader:
+    """`n` calibration crops from real words: n/2 spread evenly over the source, each at 0 and 180 degrees."""
+    words = sources.crops(path)
+    return with_rotations(evenly(words, max(1, n // 2)), f"{words.name}-0-180")

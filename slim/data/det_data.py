@@ -102,19 +102,30 @@ def synthetic(n: int, split: str, size: tuple[int, int] = (320, 320)) -> ListRea
     return ListReader(f"synthetic-{split}", [scene(rng, *size) for _ in range(n)])
 
 
-def eval_sets(data: str | None, n_synthetic: int, side: int) -> list[ListReader]:
-    """What det jobs score on: the user's `--data` alone, else the synthetic
-    eval split plus the real ICDAR 2015 images when ../shared has them."""
-    if data:
-        return [open_det_data(data)]
-    from lite.paths import shared_dir
+def labelled(path) -> ListReader:
+    """A labelled det set (an ICDAR 2015 folder or a PaddleOCR det label file)."""
+    from lite.errors import LiteError
 
-    sets = [synthetic(n_synthetic, "eval", (side, side))]
-    real = real_icdar(shared_dir())
-    if real is not None:
-        sets.append(real)
-    return sets
+    from . import sources
+
+    r = sources.photos(path)
+    if any(gt is None for _, gt in r):
+        raise LiteError(f"{path}: these photos have no labels; a gate set needs them: give a PaddleOCR det label "
+                        "file or an ICDAR 2015 folder (imgs/, gt/)")
+    return r
 
 
-def real_icdar(shared: Path) -> ListReader | None:
-    return icdar2015(shared / "data" / "icdar2015_toy", "icdar2015-real")
+def calibration_crops(path, n: int, side: int, recipe_limit: int = 960, seed: int = 8008) -> ListReader:
+    """`n` crops of `side` x `side` from real photos at the scale the detector
+    sees them (long side `recipe_limit`), over the photos evenly; with labels,
+    half are centred on text."""
+    from . import sources
+    from .det_aug import random_crop
+
+    photos = sources.photos(path)
+    rng = np.random.RandomState(seed)
+    items = []
+    for k in range(n):  # photos spread evenly; more crops than photos take several from each
+        img, gt = photos.items[int(k * len(photos) / n)]
+        items.append(random_crop(rng, img, gt, side, recipe_limit, scale=(1.0, 1.0), max_angle=0.0))
+    return ListReader(f"{photos.name}-crops", items)

@@ -1,0 +1,102 @@
+"""The photos a det prune job learns from: split into a training pool and a
+held-out part (for choosing settings and for the report; never the gate
+set), with what the float model detects on each pool photo (crop hints and,
+without labels, the pseudo-labels of the sensitivity scan), cached per model
+and photos so a rerun does not pay for it again."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lite.atomic import write_bytes
+from lite.readers import ListReader
+
+from .det_aug import random_crop
+
+
+def _digest(reader: ListReader) -> str:
+    h = hashlib.sha256()
+    for img, gt in reader:
+        h.update(hashlib.sha256(np.ascontiguousarray(img)).digest())
+        h.update(json.dumps(gt, sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def detect(net, images: list[np.ndarray], limit_side_len: int, batch: int = 8) -> list[list]:
+    """The network's DB boxes on each image (as quads in its pixels), batched by size."""
+    import paddle
+
+    from lite.ocr.det import db_postprocess, preprocess
+
+    net.eval()
+    xs = [preprocess(img, limit_side_len)[0] for img in images]
+    maps: list = [None] * len(xs)
+    by_shape: dict = {}
+    for i, x in enumerate(xs):
+        by_shape.setdefault(x.shape, []).append(i)
+    with paddle.no_grad():
+        for idx in by_shape.values():
+            for j in range(0, len(idx), batch):
+                part = idx[j:j + batch]
+                out = net(paddle.to_tensor(np.concatenate([xs[i] for i in part]))).numpy()
+                for k, i in enumerate(part):
+                    maps[i] = out[k, 0]
+    return [[b.round(1).tolist() for b in db_postprocess(m, img.shape[:2], )] for img, m in zip(images, maps)]
+
+
+@dataclass
+class DetPool:
+    pool: list            # (image, gt or None) to train on
+    holdout: list         # (image, gt or None), never trained on
+    hints: list           # the float model's boxes on each pool photo
+    labelled: bool
+    limit_side_len: int
+    name: str
+    digest: str           # of the photos and labels: part of every cache key built on them
+
+    @classmethod
+    def build(cls, photos: ListReader, teacher, job: Path, holdout: int, limit_side_len: int,
+              log=print) -> "DetPool":
+        items = list(photos)
+        holdout = min(holdout, len(items) // 5)
+        step = len(items) / holdout if holdout else 0
+        held = {int(i * step) for i in range(holdout)}  # spread evenly, like every subset here
+        pool = [it for k, it in enumerate(items) if k not in held]
+        hold = [it for k, it in enumerate(items) if k in held]
+        digest = _digest(photos)
+        cache = job / f"hints-{digest}-{limit_side_len}-{holdout}.json"
+        if cache.is_file():
+            hints = json.loads(cache.read_text())
+        else:
+            log(f"the float model's detections on {len(pool)} pool photos (crop hints; cached)")
+            hints = detect(teacher, [img for img, _ in pool], limit_side_len)
+            write_bytes(cache, json.dumps(hints).encode())
+        labelled = all(gt is not None for _, gt in items)
+        return cls(pool, hold, hints, labelled, limit_side_len, photos.name, digest)
+
+    def crop(self, rng: np.random.RandomState, size: int, with_labels: bool, **aug) -> tuple[np.ndarray, list | None]:
+        i = rng.randint(len(self.pool))
+        img, gt = self.pool[i]
+        return random_crop(rng, img, gt if with_labels else None, size, self.limit_side_len,
+                           hints=self.hints[i], **aug)
+
+    def sensitivity_crops(self, teacher, n: int, size: int, with_labels: bool, seed: int = 77) -> list:
+        """`n` crops at test scale, each centred on text (a photo's labelled or
+        detected box), from photos spread over the pool, with the boxes they
+        are scored against: the labels, or the float model's own detections."""
+        rng = np.random.RandomState(seed)
+        cands = [i for i in range(len(self.pool)) if self.hints[i] or (with_labels and self.pool[i][1])]
+        picks = [cands[int(k * len(cands) / n)] for k in range(min(n, len(cands)))]
+        crops = []
+        for i in picks:
+            img, gt = self.pool[i]
+            crops.append(random_crop(rng, img, gt if with_labels else None, size, self.limit_side_len,
+                                     scale=(1.0, 1.0), max_angle=0.0, hints=self.hints[i], text_share=1.0))
+        if with_labels:
+            return crops
+        boxes = detect(teacher, [c for c, _ in crops], self.limit_side_len)
+        return [(c, [{"points": b, "transcription": "text"} for b in bs]) for (c, _), bs in zip(crops, boxes)]
