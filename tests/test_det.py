@@ -143,13 +143,12 @@ def test_synthetic_scenes_are_deterministic_with_exact_quads():
 def test_original_detector_on_synthetic_and_real_images(det_net):
     """The network with real weights finds the synthetic text and scores the
     real ICDAR images as the reference run did (hmean 0.26 at long side 960)."""
-    from slim.data.det_data import real_icdar, synthetic
+    from lite.ocr.det_labels import icdar2015
+    from slim.data.det_data import synthetic
     from slim.prune_job import net_hmean
 
     assert net_hmean(det_net, synthetic(20, "eval").items) > 0.7
-    real = real_icdar(SHARED)
-    if real is None:
-        pytest.skip(f"{SHARED}/data/icdar2015_toy is absent")
+    real = icdar2015(need(SHARED / "data" / "icdar2015_toy"))
     assert len(real) == 10
     assert abs(net_hmean(det_net, real.items) - 0.258) < 0.01
 

@@ -143,7 +143,7 @@ def test_lstm_weights_stored_int8_run_on_arm(en_dir, tmp_path):
 
 def _real_words(tmp_path, n: int):
     """`n` ICDAR 2015 test word crops spread over the set (a rec label file: the
-    gate) and six ICDAR 2015 training photos with quads (words cut from them:
+    gate) and twelve ICDAR 2015 training photos with quads (words cut from them:
     calibration, scans, pools), as a user would give them."""
     test = need(SHARED / "data" / "ic15_words_test" / "rec_gt.txt")
     train = need(SHARED / "data" / "icdar2015_train")
@@ -153,7 +153,7 @@ def _real_words(tmp_path, n: int):
     d = tmp_path / "train"
     for sub in ("imgs", "gt"):
         (d / sub).mkdir(parents=True)
-    for i in range(11, 17):
+    for i in range(11, 23):
         (d / "imgs" / f"img_{i}.jpg").symlink_to(train / "imgs" / f"img_{i}.jpg")
         (d / "gt" / f"gt_img_{i}.txt").symlink_to(train / "gt" / f"gt_img_{i}.txt")
     return gate, d
@@ -164,15 +164,16 @@ task: rec
 quant: {algos: [avg], op_types: [depthwise_conv2d], rnn_weights: int8, calib_size: 32}
 mixed: {enabled: true, max_float_layers: 3, sensitivity_eval: 40}
 qat: {enabled: false}
-gate: {max_drop_points: 10.0, eval_synthetic: 20, cpu: cortex-a76}
+gate: {max_drop_points: 12.0, eval_synthetic: 20, cpu: cortex-a76, select_size: 40}
 """
 
 
 def test_tiny_quant_rec_falls_back_to_mixed_precision(tmp_path):
-    """Only the depthwise convs int8 (a small, fast search space): plain PTQ
-    loses ~25 points on the ARM .nb, so the job ranks the 11 layers by
-    sensitivity and keeps the most sensitive ones float until the .nb is
-    within budget (the early ReLU blocks' depthwise convs, as the full scan finds)."""
+    """Only the depthwise convs int8 (a small, fast search space), real words:
+    plain PTQ loses ~37 points on the held-out training words, so the job
+    ranks the 11 layers by sensitivity and keeps the most sensitive ones float
+    until the .nb is within budget (the early ReLU blocks' depthwise convs,
+    as the full scan finds)."""
     import json
 
     from .test_slim_quant_cls import slim_cli
@@ -189,8 +190,10 @@ def test_tiny_quant_rec_falls_back_to_mixed_precision(tmp_path):
     assert r["task"] == "rec" and r["model"] == "en_number_mobile_v2.0_rec"
     assert r["rec"]["dictionary"] == "en_dict.txt" and r["rec"]["classes"] == 97 and r["rec"]["height"] == 32
     assert r["eval_set"]["parts"] == {"gate": 40} and r["data"]["calibration_real"]
+    # candidates are ranked on the words held out of calibration, never on the gate words
+    assert r["selection_set"] == {"name": "train-words-select", "size": 27, "is_gate_set": False}
     plain = r["search"][0]  # so far over budget on Paddle Inference that it never went to the ARM gate
-    assert plain["algo"] == "avg" and r["baseline"]["metric_value_inference"] - plain["accuracy_inference"] > 0.11
+    assert plain["algo"] == "avg" and r["baseline"]["metric_value_selection"] - plain["accuracy_inference"] > 0.13
     assert [g["algo"] for g in r["gate"]][-1] == r["slim"]["algo"] and r["gate"][-1]["passed"]
     s = r["slim"]
     assert s["method"] == "ptq-mixed" and 1 <= len(s["float_layers"]) <= 3
@@ -198,7 +201,7 @@ def test_tiny_quant_rec_falls_back_to_mixed_precision(tmp_path):
     assert len(sens) == 11  # the depthwise convs only: what op_types quantizes
     assert s["float_layers"] == sorted(sens, key=lambda w: -sens[w])[:len(s["float_layers"])]
     b = r["baseline"]
-    assert b["metric_value"] - s["metric_value"] <= 0.10 + 1e-9
+    assert b["metric_value"] - s["metric_value"] <= 0.12 + 1e-9
     assert abs(s["metric_value"] - s["metric_value_inference"]) <= 0.05  # the .nb agrees with Paddle Inference
     assert abs(b["metric_value"] - b["metric_value_x86"]) < 1e-9
     assert r["ratios"]["nb_bytes"] < 0.75  # the BiLSTM's weights stored int8
