@@ -41,6 +41,13 @@ def cmd_quant(args):
           f"{e['unit']} of {e['gate_set']}; ARM instructions x{r['ratios']['instructions']:.3f} ({r['cpu']}); "
           f"{r['seconds']} s")
     print(f"report: {args.out or 'output/slim_quant_' + r['model']}/report.md")
+    if not r["passed"]:
+        print(f"error: no int8 .nb kept the {m} drop within {r['budget_drop_points']} points (the closest, "
+              f"{s['algo']}, is in the report: {100 * (b['metric_value'] - s['metric_value']):+.2f} on the ARM .nb); "
+              "raise gate.max_drop_points, or enable/extend the mixed, qat and weight_only fallbacks in the recipe",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_prune(args):
