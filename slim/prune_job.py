@@ -64,25 +64,11 @@ def training_photos(recipe: PruneRecipe, images: str | None = None):
 
 
 def net_hmean(net, items: list, limit_side_len: int = 960, batch: int = 16) -> float:
-    """hmean of a dygraph detector; same-sized images go through in batches."""
-    import paddle
+    """hmean of a dygraph detector."""
+    from .data.det_pool import net_maps
 
-    from lite.ocr.det import preprocess
-
-    net.eval()
-    xs = [preprocess(img, limit_side_len)[0] for img, _ in items]
-    maps: list = [None] * len(xs)
-    by_shape: dict = {}
-    for i, x in enumerate(xs):
-        by_shape.setdefault(x.shape, []).append(i)
-    with paddle.no_grad():
-        for idx in by_shape.values():
-            for j in range(0, len(idx), batch):
-                part = idx[j:j + batch]
-                out = net(paddle.to_tensor(np.concatenate([xs[i] for i in part]))).numpy()
-                for k, i in enumerate(part):
-                    maps[i] = out[k:k + 1, :1]
-    return hmean(items, maps)["hmean"]
+    maps = net_maps(net, [img for img, _ in items], limit_side_len, batch)
+    return hmean(items, [m[None, None] for m in maps])["hmean"]
 
 
 def _job_dir(net) -> Path:

@@ -240,6 +240,7 @@ class DetQuant(QuantTask):
     disjoint from the eval scenes); the gate is hmean on the synthetic eval
     split, as for pruning; the real ICDAR images are reported beside it."""
     task, metric, unit = "det", "hmean", "images"
+    official_stage = "det"
     CALIB_SIDE = 320
 
     def models(self, recipe, model, work):

@@ -26,11 +26,12 @@ def _digest(reader: ListReader) -> str:
     return h.hexdigest()[:16]
 
 
-def detect(net, images: list[np.ndarray], limit_side_len: int, batch: int = 8) -> list[list]:
-    """The network's DB boxes on each image (as quads in its pixels), batched by size."""
+def net_maps(net, images: list[np.ndarray], limit_side_len: int, batch: int = 8) -> list[np.ndarray]:
+    """A dygraph detector's probability map [H, W] for each image, as the
+    exported model sees it; same-sized inputs go through in batches."""
     import paddle
 
-    from lite.ocr.det import db_postprocess, preprocess
+    from lite.ocr.det import preprocess
 
     net.eval()
     xs = [preprocess(img, limit_side_len)[0] for img in images]
@@ -45,7 +46,15 @@ def detect(net, images: list[np.ndarray], limit_side_len: int, batch: int = 8) -
                 out = net(paddle.to_tensor(np.concatenate([xs[i] for i in part]))).numpy()
                 for k, i in enumerate(part):
                     maps[i] = out[k, 0]
-    return [[b.round(1).tolist() for b in db_postprocess(m, img.shape[:2], )] for img, m in zip(images, maps)]
+    return maps
+
+
+def detect(net, images: list[np.ndarray], limit_side_len: int, batch: int = 8) -> list[list]:
+    """The network's DB boxes on each image (as quads in its pixels)."""
+    from lite.ocr.det import db_postprocess
+
+    maps = net_maps(net, images, limit_side_len, batch)
+    return [[b.round(1).tolist() for b in db_postprocess(m, img.shape[:2])] for img, m in zip(images, maps)]
 
 
 @dataclass
