@@ -102,7 +102,10 @@ def cmd_bench(args):
         f = Path(args.report)
         if not f.is_file():
             raise LiteError(f"{f}: no such report; run `slim bench {args.task}` without --report first")
-        report = json.loads(f.read_text())
+        try:
+            report = json.loads(f.read_text())
+        except ValueError as e:
+            raise LiteError(f"{f}: not a JSON report ({e}); pass the report.json a slim job wrote") from None
     else:
         from . import benchsets
 
@@ -122,9 +125,13 @@ def cmd_bench(args):
             recipe = load_quant_recipe(args.recipe, BENCH_RECIPES.get(args.task) or _default_recipe("rec", args.model))
             report = run(recipe, model=args.model, data=sets.data, images=sets.images, calib=sets.calib, out=out)
     want = {"det_mobile": "det", "det_mobile_prune_quant": "det-quant"}.get(args.task, args.task)
-    if kind(report) != want:
-        raise LiteError(f"{args.report}: a {kind(report)} report, not {args.task}")
-    rows = check(report)
+    try:
+        if kind(report) != want:
+            raise LiteError(f"{args.report}: a {kind(report)} report, not {args.task}")
+        rows = check(report)
+    except KeyError as e:
+        raise LiteError(f"{args.report or out}: the report has no {e.args[0]!r}; it was written by another version, "
+                        f"rerun `slim bench {args.task}` without --report") from None
     print(render(rows))
     return 0 if all(r["passed"] for r in rows) else 1
 

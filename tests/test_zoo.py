@@ -1,4 +1,5 @@
 """The model zoo and its downloads: official names, cache, checksums."""
+import json
 import tarfile
 
 import pytest
@@ -62,12 +63,24 @@ def test_cli_names_and_task_checks():
 
 def test_bench_checks_targets_on_a_report(tmp_path):
     report = {"task": "cls", "baseline": {"metric_value": 0.9127}, "slim": {"metric_value": 0.9114, "nb_bytes_arm": 405_422},
-              "ratios": {"instructions": 0.93}, "seconds": 149.0}
+              "ratios": {"instructions": 0.93}, "seconds": 149.0,
+              "eval_set": {"gate_set": "cls_gate_200x3-0-180", "synthetic": []}}
     f = tmp_path / "report.json"
-    f.write_text(__import__("json").dumps(report))
+    f.write_text(json.dumps(report))
     p = slim_cli("bench", "cls", "--report", str(f))
     assert p.returncode == 0 and p.stdout.count("PASS") == 4, p.stdout
     report["slim"]["nb_bytes_arm"] = 500_846  # the .nb before unread attributes were dropped
-    f.write_text(__import__("json").dumps(report))
+    f.write_text(json.dumps(report))
     p = slim_cli("bench", "cls", "--report", str(f))
     assert p.returncode == 1 and "500,846" in p.stdout and p.stdout.count("FAIL") == 1
+    # the same figures gated on synthetic crops prove nothing about real ones
+    report["slim"]["nb_bytes_arm"] = 405_422
+    report["eval_set"]["synthetic"] = ["cls_gate_200x3-0-180"]
+    f.write_text(json.dumps(report))
+    p = slim_cli("bench", "cls", "--report", str(f))
+    assert p.returncode == 1 and p.stdout.count("FAIL") == 1 and "inf" in p.stdout
+    # a report of an older version names what it lacks, in one line
+    del report["eval_set"]
+    f.write_text(json.dumps(report))
+    p = slim_cli("bench", "cls", "--report", str(f))
+    assert p.returncode == 2 and "Traceback" not in p.stderr and "eval_set" in p.stderr and str(f) in p.stderr
