@@ -19,12 +19,26 @@ def build_network(task: str):
     raise LiteError(f"no trainable network for task {task!r} in this version")
 
 
+def _forget_traced_parameters() -> None:
+    """paddle 2.6 files the parameters a to_static trace touches under id(program)
+    and drops them only when the trace completes; a trace that raised leaves them
+    behind, and a later program allocated at the same address inherits them
+    (jit.save then fails with KeyError on a stranger's `*_deepcopy_N` parameter).
+    No trace is in flight here, so the records can only be stale."""
+    from paddle.jit.dy2static.program_translator import ProgramTranslator
+
+    pt = ProgramTranslator.get_instance()
+    pt._params_recorder.params_dict.clear()
+    pt._inplace_map.params_dict.clear()
+
+
 def export_inference(net, out_dir: Path, input_shape: list) -> Path:
     import paddle
 
     net.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     spec = [paddle.static.InputSpec(shape=input_shape, dtype="float32", name="x")]
+    _forget_traced_parameters()
     paddle.jit.save(paddle.jit.to_static(net, input_spec=spec, full_graph=True), str(out_dir / "inference"))
     from .program_fold import fold_bias_reshapes
 

@@ -96,6 +96,25 @@ def test_paddleslim_pruners_cut_tied_channels_and_concat_members(det_net):
         assert np.abs(net(x).numpy() - det_net(x).numpy()).max() == 0.0  # restore gives the original back
 
 
+def test_export_after_a_pruner_sees_only_its_own_parameters(tmp_path):
+    """PaddleSlim's graph tracing leaves paddle's per-program parameter records
+    behind; a later program at the same address inherited them and jit.save
+    failed on a `*_deepcopy_N` parameter of a freed network (seen under xdist)."""
+    import copy
+
+    from paddle.jit.dy2static.program_translator import ProgramTranslator
+
+    from slim.model_source import build_network, export_inference
+    from slim.pruning import Pruner
+
+    net, _, shape = build_network("cls")
+    Pruner(copy.deepcopy(net), [1, 3, 48, 192], "fpgm")
+    records = ProgramTranslator.get_instance()._params_recorder.params_dict
+    assert records, "paddleslim no longer leaves records: the guard in export_inference may be dropped"
+    d = export_inference(net, tmp_path / "cls", shape)
+    assert (d / "inference.pdiparams").stat().st_size > 100_000 and not records
+
+
 def test_distillation_resumes_to_the_same_weights(tmp_path):
     import paddle
 
