@@ -74,6 +74,7 @@ class GateConfig:
     bench_shape: list = field(default_factory=list)  # input for ARM instructions / x86 latency; [] = task default
     nb_subset: int = 0            # > 0: the ARM .nb scores this many items spread evenly over the gate sets
     select_size: int = 600        # labelled calibration-side items that rank the candidates (never the gate set)
+    prescreen_points: float = 1.0  # a candidate this far past the budget on Paddle Inference is not measured on ARM
     also_cpus: list = field(default_factory=list)    # more emulated CPUs to count instructions on
     case_insensitive: bool = False  # rec: gate on case-folded word accuracy
     metric: str = ""              # rec: accuracy (default), accuracy_alnum (the benchmarks' protocol) or norm_edit_dis

@@ -1,0 +1,124 @@
+"""Per-layer quantization sensitivity for mixed precision: each layer
+quantized alone (PaddleSlim PTQ with every other layer skipped) and the damage
+measured on Paddle Inference. The layers are independent, so the scan runs in
+worker processes, one per core; every result goes to the job cache as it
+comes, and a rerun skips what is there."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from lite.atomic import write_bytes
+
+from .job_cache import job_cache
+from .ptq import quant_post_static
+from .quant_tasks import QuantTask, get_task
+from .recipe import QuantRecipe, parse_algo
+
+OUTPUT_PROBES = 32      # calibration crops whose outputs rank the layers (mixed.rank_by: output)
+MAX_WORKERS = 4         # each worker holds a model and its calibration data
+
+
+@dataclass
+class _Scan:
+    """What every worker needs to quantize one layer and score it (picklable)."""
+    model_dir: Path
+    work: Path
+    calib: np.ndarray
+    algo: str
+    rounding: str | None
+    recipe: QuantRecipe
+    names: list
+    judge: tuple  # ("output", probe feeds, float outputs) or ("metric", task, subset, float score)
+
+    def damage(self, i: int, w: str) -> float:
+        q = self.recipe.quant
+        qdir = quant_post_static(self.model_dir, self.work / f"sens_{i}", self.calib, self.algo,
+                                 q.weight_quantize_type, q.batch_size, skip=[n for n in self.names if n != w],
+                                 round_type=self.rounding, op_types=q.op_types)
+        try:
+            if self.judge[0] == "output":
+                _, probe, ref = self.judge
+                return float(np.mean(np.abs(_outputs(qdir, probe) - ref)))
+            _, task, subset, base = self.judge
+            return base - task.score_inference(str(qdir), subset, self.recipe)
+        finally:
+            shutil.rmtree(qdir, ignore_errors=True)
+
+
+_SCAN: _Scan | None = None
+
+
+def _init_worker(scan: _Scan) -> None:
+    global _SCAN
+    _SCAN = scan
+
+
+def _one(i: int, w: str) -> tuple[str, float]:
+    return w, _SCAN.damage(i, w)
+
+
+def quantizable_weights(model_dir: Path, op_types: list[str]) -> list[str]:
+    """Weights of the ops PTQ quantizes (conv filters, fc/matmul weights), in program order."""
+    from .nets.weights import op_weights
+
+    return [n for n, op in op_weights(model_dir) if op in op_types]
+
+
+def sensitivity(model_dir: Path, work: Path, calib, algo: str, recipe: QuantRecipe,
+                task: QuantTask | None = None, workers: int | None = None) -> dict[str, float]:
+    """Per layer, the damage done by quantizing only that layer: the metric
+    drop on a fixed labelled subset (rank_by metric), or the mean absolute
+    change of the model's output on calibration crops (rank_by output)."""
+    task = task or get_task(recipe.task)
+    by_output = recipe.mixed.rank_by == "output"
+    subset = None if by_output else task.sensitivity_set(recipe, recipe.mixed.sensitivity_eval)
+    cache = job_cache(model_dir, "sensitivity", algo, len(calib), len(subset) if subset else "output",
+                      recipe.quant.weight_quantize_type, recipe.quant.op_types, recipe.quant.rnn_weights) \
+        / "sensitivity.json"
+    sens = json.loads(cache.read_text()) if cache.is_file() else {}
+    names = quantizable_weights(model_dir, recipe.quant.op_types)
+    todo = [(i, w) for i, w in enumerate(names) if w not in sens]
+    if not todo:
+        return {w: sens[w] for w in names}
+    if by_output:
+        bs = recipe.quant.batch_size
+        probe = [[calib[i:i + bs]] for i in range(0, min(len(calib), OUTPUT_PROBES), bs)]
+        judge = ("output", probe, _outputs(model_dir, probe))
+    else:
+        judge = ("metric", task, subset, task.score_inference(str(model_dir), subset, recipe))
+    a, rounding = parse_algo(algo)
+    scan = _Scan(Path(model_dir), Path(work), calib, a, rounding, recipe, names, judge)
+    n = min(workers or min(os.cpu_count() or 1, MAX_WORKERS), len(todo))
+    bar = tqdm(total=len(names), initial=len(names) - len(todo), desc=f"per-layer sensitivity ({algo})",
+               unit="layer")
+
+    def done(w: str, d: float) -> None:
+        sens[w] = d
+        write_bytes(cache, json.dumps(sens, indent=1).encode())
+        bar.update()
+
+    if n <= 1:
+        for i, w in todo:
+            done(w, scan.damage(i, w))
+    else:  # spawn: a forked paddle (threads, static-mode state) is not safe
+        with ProcessPoolExecutor(n, mp_context=get_context("spawn"), initializer=_init_worker,
+                                 initargs=(scan,)) as pool:
+            for f in as_completed([pool.submit(_one, i, w) for i, w in todo]):
+                done(*f.result())
+    bar.close()
+    return {w: sens[w] for w in names}
+
+
+def _outputs(model_dir: Path, feeds: list) -> np.ndarray:
+    from lite.parity import paddle_inference
+
+    return np.concatenate([next(iter(o.values())) for o in paddle_inference(str(model_dir), feeds, ir_optim=True)])
