@@ -59,8 +59,9 @@ else
   # Paddle Lite's own release archives (OCRSLIM_LITE_RELEASE_URL: a mirror laid out as the release)
   have() { .venv/bin/lite runtime list | grep -q "^$1 *armv8 "; }
   have v2.13-rc || .venv/bin/lite runtime fetch v2.13-rc --arch armv8 armv7hf
-  have v2.10-rc || .venv/bin/lite runtime fetch v2.10-rc \
-    || echo "notice: could not download the v2.10-rc runtime (only the official v2.0-era slim .nb files need it)"
+  # optional: one notice line with the reason, not an error, when it cannot be had
+  have v2.10-rc || why=$(.venv/bin/lite runtime fetch v2.10-rc 2>&1 >/dev/null) \
+    || echo "notice: no v2.10-rc runtime (only the official v2.0-era slim .nb files need it): ${why#error: }"
 fi
 .venv/bin/lite runtime build
 echo "== set-up done"
