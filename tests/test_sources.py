@@ -65,6 +65,29 @@ def test_word_crops_are_cut_from_quads_and_read_from_rec_label_files(icdar_small
     assert [t for _, t in sources.crops(d)] == [""] * len(care)  # a plain folder: crops without text
 
 
+def test_crops_are_read_once_per_process_until_the_file_changes(tmp_path, monkeypatch):
+    import os
+
+    d = tmp_path / "w"
+    d.mkdir()
+    for k in range(3):
+        cv2.imwrite(str(d / f"w{k}.png"), np.full((8, 24, 3), 40 * k, np.uint8))
+    f = d / "rec_gt.txt"
+    f.write_text("w0.png\ta\nw1.png\tb\n")
+    first = sources.crops(f)
+    reads = []
+    monkeypatch.setattr(sources, "_read_crops", lambda p: reads.append(p) or first)
+    again = sources.crops(f)
+    assert not reads and [t for _, t in again] == ["a", "b"] and again is not first
+    again.items.pop()  # a caller's list is its own
+    assert len(sources.crops(f)) == 2
+    monkeypatch.undo()
+    f.write_text("w0.png\ta\nw1.png\tb\nw2.png\tc\n")
+    st = f.stat()
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a coarse clock must not hide the edit
+    assert [t for _, t in sources.crops(f)] == ["a", "b", "c"]
+
+
 def test_missing_and_unreadable_sources_are_named(tmp_path):
     with pytest.raises(LiteError, match="no such file or folder"):
         sources.photos(tmp_path / "nope")

@@ -90,10 +90,25 @@ def cut_words(photos_reader: ListReader, name: str | None = None, min_side: int 
     return ListReader(name or f"{photos_reader.name}-words", items)
 
 
+_CROPS: dict = {}  # one job asks for the same crops several times (calibration, selection, scan)
+
+
 def crops(path: str | Path) -> ListReader:
-    """Word crops for rec and cls: items (crop, text, or "" when unlabelled)."""
+    """Word crops for rec and cls: items (crop, text, or "" when unlabelled);
+    read (or cut from photos) once per process while the file is unchanged."""
     p = Path(path)
     _must_exist(p, "crops")
+    key = (str(p.resolve()), p.stat().st_mtime_ns)
+    if key not in _CROPS:
+        _CROPS.clear()  # the last source only: photos' crops are not small
+        _CROPS[key] = _read_crops(p)
+    r = _CROPS[key]
+    out = ListReader(r.name, list(r.items))
+    out.skipped = r.skipped
+    return out
+
+
+def _read_crops(p: Path) -> ListReader:
     r = _det_labelled(p)
     if r is not None:
         words = cut_words(r)
