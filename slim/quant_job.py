@@ -12,7 +12,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from lite.atomic import atomic_dir, write_bytes
@@ -24,7 +23,7 @@ from lite.paths import home
 from lite.readers import ListReader, evenly
 
 from .job_cache import job_cache, sets_digest
-from .layer_sensitivity import sensitivity
+from .mixed_precision import mixed
 from .ptq import quant_post_static
 from .quant_tasks import QuantTask, get_task
 from .recipe import QuantRecipe, parse_algo
@@ -130,61 +129,6 @@ def _search(recipe, task, source, work, calib, rank, base_acc) -> list[dict]:
                            "float_layers": []})
         _log(f"  {entry}: {task.metric} {acc:.4f} (drop {100 * (base_acc - acc):+.2f} points, Paddle Inference)")
     return candidates
-
-
-def _mixed(recipe, task, source, work, calib, rank, base_acc, best: dict, float_bytes: int, gate: _Gate,
-           tried: list) -> dict | None:
-    best_algo = best["algo"]
-    # a fast algorithm may rank the layers when the best one is slow (mse on a 4,400-class head)
-    sens = sensitivity(source, work, calib, recipe.mixed.scan_algo or best_algo, recipe, task)
-    ranked = sorted(sens, key=lambda w: -sens[w])
-    a, rounding = parse_algo(best_algo)
-    budget = recipe.gate.max_drop_points / 100.0
-    room = recipe.mixed.max_nb_ratio * float_bytes - best["nb_bytes_arm"] if recipe.mixed.max_nb_ratio else np.inf
-    order, passed = plan_float_layers(ranked, _weight_sizes(source), room, recipe.mixed.max_float_layers)
-    if passed:
-        _log(f"  mixed: {len(passed)} sensitive layer(s) stay int8 to keep mixed.max_nb_ratio: {', '.join(passed)}")
-    for k in range(1, len(order) + 1):
-        skip = order[:k]
-        qdir = quant_post_static(source, work / f"mixed_{k}", calib, a, recipe.quant.weight_quantize_type,
-                                 recipe.quant.batch_size, skip=skip, round_type=rounding,
-                                 op_types=recipe.quant.op_types)
-        qdir = _prepare(task, qdir, recipe)
-        nb, int8_ops = _compile(qdir, work / f"mixed_{k}.nb")
-        acc = task.score_inference(str(qdir), rank, recipe)
-        cand = {"algo": f"{best_algo} ({k} float)", "status": "ok", "method": "ptq-mixed", "accuracy_inference": acc,
-                "int8_ops": int8_ops, "nb_bytes_arm": nb.stat().st_size, "dir": str(qdir), "nb": str(nb),
-                "float_layers": skip}
-        tried.append(cand)
-        _log(f"  mixed, {k} float layer(s) {skip[-1]}: {task.metric} {acc:.4f} (Paddle Inference)")
-        if int8_ops and base_acc - acc <= budget + 1e-12 and gate.check(cand):
-            cand["sensitivity"] = sens
-            return cand
-    return None
-
-
-def plan_float_layers(ranked: list[str], numel: dict[str, int], room: float,
-                      limit: int) -> tuple[list[str], list[str]]:
-    """The layers mixed precision keeps float, most sensitive first, up to
-    `limit`; a float layer costs 3 bytes a weight more than its int8 form, so
-    a layer that would take the .nb past `room` more bytes is passed over
-    (second list) for the next ones that fit."""
-    order, passed = [], []
-    for w in ranked:
-        if len(order) == limit:
-            break
-        if 3 * numel[w] > room:
-            passed.append(w)
-            continue
-        room -= 3 * numel[w]
-        order.append(w)
-    return order, passed
-
-
-def _weight_sizes(model_dir: Path) -> dict[str, int]:
-    from .nets.weights import inference_params
-
-    return {n: int(a.size) for n, a in inference_params(model_dir)}
 
 
 def _qat(recipe, task, source, work, rank, base_acc, gate: _Gate, tried: list) -> dict | None:
@@ -302,7 +246,7 @@ def run(recipe: QuantRecipe, model: str | None = None, data: list[str] | str | N
                                and gate.check(c)), None)
                 if chosen is None and recipe.mixed.enabled:
                     _log(f"no PTQ candidate within {recipe.gate.max_drop_points} points: mixed precision")
-                    chosen = _mixed(recipe, task, models.source, work, calib, select, base_acc, ok[0],
+                    chosen = mixed(recipe, task, models.source, work, calib, select, base_acc, ok[0],
                                     base["arm"].stat().st_size, gate, fallbacks)
                 if chosen is None and recipe.qat.enabled:
                     _log("mixed precision did not reach the budget: QAT with PACT")

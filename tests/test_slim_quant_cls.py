@@ -155,7 +155,7 @@ def test_fallbacks_when_ptq_misses_the_budget(tmp_path, cls_model, lite_home, mo
     assert len(sens) == 53 and "conv2d_0.w_0" in sens and "fc_0.w_0" not in sens
 
     # a rerun resumes from the cache: no layer is quantized again
-    from slim import layer_sensitivity, quant_job
+    from slim import layer_sensitivity
     from slim.ptq import calibration_arrays
     from lite.ocr.cls import preprocess
 
@@ -166,34 +166,34 @@ def test_fallbacks_when_ptq_misses_the_budget(tmp_path, cls_model, lite_home, mo
     monkeypatch.setattr(layer_sensitivity, "ProcessPoolExecutor", boom)  # the scan's workers
     r = load_quant_recipe(recipe)
     calib = calibration_arrays(cls_data.synthetic(16, "calib"), preprocess, 16)
-    assert quant_job.sensitivity(cls_model, tmp_path, calib, "abs_max", r) == sens
+    assert layer_sensitivity.sensitivity(cls_model, tmp_path, calib, "abs_max", r) == sens
 
 
 def test_output_ranking_scores_each_layer_by_its_output_change(tmp_path, cls_model, lite_home):
     from lite.ocr.cls import preprocess
-    from slim import quant_job
+    from slim import layer_sensitivity
     from slim.ptq import calibration_arrays
 
     f = tmp_path / "out.yaml"
     f.write_text("quant:\n  op_types: [depthwise_conv2d]\nmixed:\n  rank_by: output\n")
     r = load_quant_recipe(f)
     calib = calibration_arrays(cls_data.synthetic(16, "calib"), preprocess, 16)
-    sens = quant_job.sensitivity(cls_model, tmp_path, calib, "abs_max", r, workers=1)
+    sens = layer_sensitivity.sensitivity(cls_model, tmp_path, calib, "abs_max", r, workers=1)
     assert len(sens) == 11  # the v2.0 cls's depthwise convs
     # mean |softmax change| over 16 crops: every layer moves the output, each by its own amount
     assert all(0 < v < 0.2 for v in sens.values()), sens
     assert len({round(v, 9) for v in sens.values()}) == 11
     # its own cache entry, beside (not mixed with) a metric-ranked scan of the same layers
-    assert quant_job.sensitivity(cls_model, tmp_path, calib, "abs_max", r) == sens
+    assert layer_sensitivity.sensitivity(cls_model, tmp_path, calib, "abs_max", r) == sens
     # the scan's worker processes give what one process gives
     for c in (lite_home / "jobs").glob("*/sensitivity.json"):
         if set(json.loads(c.read_text())) == set(sens):
             c.unlink()
-    assert quant_job.sensitivity(cls_model, tmp_path, calib, "abs_max", r, workers=2) == sens
+    assert layer_sensitivity.sensitivity(cls_model, tmp_path, calib, "abs_max", r, workers=2) == sens
 
 
 def test_float_layers_are_planned_within_the_size_cap():
-    from slim.quant_job import plan_float_layers
+    from slim.mixed_precision import plan_float_layers
 
     numel = {"a": 1000, "big": 795000, "b": 2000, "c": 500, "d": 100}
     ranked = ["a", "big", "b", "c", "d"]

@@ -1,0 +1,163 @@
+"""Mixed precision, the first fallback of `slim quant`: the layers the
+per-layer scan ranks most sensitive stay float, one more at a time, until a
+candidate keeps the budget on Paddle Inference and then on its ARM `.nb`.
+Candidates are independent, so the next ones are built in worker processes
+while the current one is judged; no new build starts while the ARM gate runs
+(it needs every core), and the workers start again only if it fails."""
+from __future__ import annotations
+
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .layer_sensitivity import sensitivity
+from .ptq import quant_post_static
+from .recipe import QuantRecipe, parse_algo
+
+MAX_PAYLOAD = 256 << 20  # bytes of calibration and ranking data sent to each worker; more: build in-process
+
+
+def _log(msg: str) -> None:
+    tqdm.write(msg, file=sys.stderr)
+
+
+@dataclass
+class _Build:
+    """What building and ranking one candidate needs (picklable)."""
+    source: Path
+    work: Path
+    calib: np.ndarray
+    algo: str
+    rounding: str | None
+    recipe: QuantRecipe
+    task: object
+    rank: object
+
+    def __call__(self, k: int, skip: list, tag: str = "") -> dict:
+        from .quant_job import _compile, _prepare
+
+        q = self.recipe.quant
+        out = self.work / f"mixed_{k}{tag}"
+        qdir = quant_post_static(self.source, out, self.calib, self.algo, q.weight_quantize_type, q.batch_size,
+                                 skip=skip, round_type=self.rounding, op_types=q.op_types)
+        qdir = _prepare(self.task, qdir, self.recipe)
+        nb, int8_ops = _compile(qdir, self.work / f"mixed_{k}{tag}.nb")
+        acc = self.task.score_inference(str(qdir), self.rank, self.recipe)
+        return {"status": "ok", "method": "ptq-mixed", "accuracy_inference": acc, "int8_ops": int8_ops,
+                "nb_bytes_arm": nb.stat().st_size, "dir": str(qdir), "nb": str(nb), "float_layers": skip}
+
+
+_BUILD: _Build | None = None
+
+
+def _init_worker(build: _Build) -> None:
+    global _BUILD
+    _BUILD = build
+
+
+def _build_in_worker(k: int, skip: list, tag: str) -> dict:
+    return _BUILD(k, skip, tag)
+
+
+class _Builders:
+    """Candidates k = 1, 2, ... built ahead by worker processes, handed out in order."""
+
+    def __init__(self, build: _Build, order: list, workers: int):
+        self.build, self.order, self.workers = build, order, workers
+        self.pool, self.pending, self.generation = None, {}, 0
+
+    def _fill(self, k: int) -> None:
+        if self.pool is None:
+            self.generation += 1
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
+                                            initializer=_init_worker, initargs=(self.build,))
+        for j in range(k, min(k + self.workers - 1, len(self.order)) + 1):
+            if j not in self.pending:
+                self.pending[j] = self.pool.submit(_build_in_worker, j, self.order[:j], f"_{self.generation}")
+
+    def get(self, k: int) -> dict:
+        if self.workers <= 1:
+            return self.build(k, self.order[:k])
+        self._fill(k)
+        return self.pending.pop(k).result()
+
+    def stop(self) -> None:
+        """Frees the cores for the ARM gate: queued builds are cancelled, one
+        under way finishes on its own (into a folder no later build reuses);
+        killing it would have paddle print a fatal-signal report."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool, self.pending = None, {}
+
+
+def _payload_bytes(*readers) -> int:
+    n = 0
+    for r in readers:
+        for item in (r if not isinstance(r, np.ndarray) else [r]):
+            x = item[0] if isinstance(item, tuple) else item
+            n += getattr(x, "nbytes", 0)
+    return n
+
+
+def mixed(recipe: QuantRecipe, task, source: Path, work: Path, calib, rank, base_acc: float, best: dict,
+          float_bytes: int, gate, tried: list, workers: int | None = None) -> dict | None:
+    """The first candidate, with the fewest float layers, that keeps the budget
+    on Paddle Inference (`rank`) and then on the ARM gate; None if none does."""
+    best_algo = best["algo"]
+    # a fast algorithm may rank the layers when the best one is slow (mse on a 4,400-class head)
+    sens = sensitivity(source, work, calib, recipe.mixed.scan_algo or best_algo, recipe, task)
+    ranked = sorted(sens, key=lambda w: -sens[w])
+    a, rounding = parse_algo(best_algo)
+    budget = recipe.gate.max_drop_points / 100.0
+    room = recipe.mixed.max_nb_ratio * float_bytes - best["nb_bytes_arm"] if recipe.mixed.max_nb_ratio else np.inf
+    order, passed = plan_float_layers(ranked, _weight_sizes(source), room, recipe.mixed.max_float_layers)
+    if passed:
+        _log(f"  mixed: {len(passed)} sensitive layer(s) stay int8 to keep mixed.max_nb_ratio: {', '.join(passed)}")
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 2) if _payload_bytes(calib, rank) <= MAX_PAYLOAD else 1
+    builders = _Builders(_Build(Path(source), Path(work), calib, a, rounding, recipe, task, rank), order,
+                         min(workers, len(order)))
+    try:
+        for k in range(1, len(order) + 1):
+            cand = {"algo": f"{best_algo} ({k} float)", **builders.get(k)}
+            tried.append(cand)
+            _log(f"  mixed, {k} float layer(s) {order[k - 1]}: {task.metric} {cand['accuracy_inference']:.4f} "
+                 "(Paddle Inference)")
+            if cand["int8_ops"] and base_acc - cand["accuracy_inference"] <= budget + 1e-12:
+                builders.stop()
+                if gate.check(cand):
+                    cand["sensitivity"] = sens
+                    return cand
+    finally:
+        builders.stop()
+    return None
+
+
+def plan_float_layers(ranked: list[str], numel: dict[str, int], room: float,
+                      limit: int) -> tuple[list[str], list[str]]:
+    """The layers mixed precision keeps float, most sensitive first, up to
+    `limit`; a float layer costs 3 bytes a weight more than its int8 form, so
+    a layer that would take the .nb past `room` more bytes is passed over
+    (second list) for the next ones that fit."""
+    order, passed = [], []
+    for w in ranked:
+        if len(order) == limit:
+            break
+        if 3 * numel[w] > room:
+            passed.append(w)
+            continue
+        room -= 3 * numel[w]
+        order.append(w)
+    return order, passed
+
+
+def _weight_sizes(model_dir: Path) -> dict[str, int]:
+    from .nets.weights import inference_params
+
+    return {n: int(a.size) for n, a in inference_params(model_dir)}
