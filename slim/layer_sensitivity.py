@@ -6,11 +6,9 @@ comes, and a rerun skips what is there."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,7 @@ from .job_cache import job_cache
 from .ptq import quant_post_static
 from .quant_tasks import QuantTask, get_task
 from .recipe import QuantRecipe, parse_algo
+from .workers import call, cores, payload_pool
 
 OUTPUT_PROBES = 32      # calibration crops whose outputs rank the layers (mixed.rank_by: output)
 MAX_WORKERS = 4         # each worker holds a model and its calibration data
@@ -53,17 +52,8 @@ class _Scan:
         finally:
             shutil.rmtree(qdir, ignore_errors=True)
 
-
-_SCAN: _Scan | None = None
-
-
-def _init_worker(scan: _Scan) -> None:
-    global _SCAN
-    _SCAN = scan
-
-
-def _one(i: int, w: str) -> tuple[str, float]:
-    return w, _SCAN.damage(i, w)
+    def named_damage(self, i: int, w: str) -> tuple[str, float]:
+        return w, self.damage(i, w)
 
 
 def quantizable_weights(model_dir: Path, op_types: list[str]) -> list[str]:
@@ -97,7 +87,7 @@ def sensitivity(model_dir: Path, work: Path, calib, algo: str, recipe: QuantReci
         judge = ("metric", task, subset, task.score_inference(str(model_dir), subset, recipe))
     a, rounding = parse_algo(algo)
     scan = _Scan(Path(model_dir), Path(work), calib, a, rounding, recipe, names, judge)
-    n = min(workers or min(os.cpu_count() or 1, MAX_WORKERS), len(todo))
+    n = min(workers or cores(MAX_WORKERS), len(todo))
     bar = tqdm(total=len(names), initial=len(names) - len(todo), desc=f"per-layer sensitivity ({algo})",
                unit="layer")
 
@@ -109,10 +99,9 @@ def sensitivity(model_dir: Path, work: Path, calib, algo: str, recipe: QuantReci
     if n <= 1:
         for i, w in todo:
             done(w, scan.damage(i, w))
-    else:  # spawn: a forked paddle (threads, static-mode state) is not safe
-        with ProcessPoolExecutor(n, mp_context=get_context("spawn"), initializer=_init_worker,
-                                 initargs=(scan,)) as pool:
-            for f in as_completed([pool.submit(_one, i, w) for i, w in todo]):
+    else:
+        with payload_pool(n, scan) as pool:
+            for f in as_completed([pool.submit(call, "named_damage", i, w) for i, w in todo]):
                 done(*f.result())
     bar.close()
     return {w: sens[w] for w in names}

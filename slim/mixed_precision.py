@@ -6,25 +6,18 @@ while the current one is judged; no new build starts while the ARM gate runs
 (it needs every core), and the workers start again only if it fails."""
 from __future__ import annotations
 
-import os
-import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
+from .candidates import compile_arm, prepare
 from .layer_sensitivity import sensitivity
 from .ptq import quant_post_static
 from .recipe import QuantRecipe, parse_algo
+from .workers import call, cores, log, payload_pool
 
 MAX_PAYLOAD = 256 << 20  # bytes of calibration and ranking data sent to each worker; more: build in-process
-
-
-def _log(msg: str) -> None:
-    tqdm.write(msg, file=sys.stderr)
 
 
 @dataclass
@@ -39,30 +32,16 @@ class _Build:
     task: object
     rank: object
 
-    def __call__(self, k: int, skip: list, tag: str = "") -> dict:
-        from .quant_job import _compile, _prepare
-
+    def candidate(self, k: int, skip: list, tag: str = "") -> dict:
         q = self.recipe.quant
         out = self.work / f"mixed_{k}{tag}"
         qdir = quant_post_static(self.source, out, self.calib, self.algo, q.weight_quantize_type, q.batch_size,
                                  skip=skip, round_type=self.rounding, op_types=q.op_types)
-        qdir = _prepare(self.task, qdir, self.recipe)
-        nb, int8_ops = _compile(qdir, self.work / f"mixed_{k}{tag}.nb")
+        qdir = prepare(self.task, qdir, self.recipe)
+        nb, int8_ops = compile_arm(qdir, self.work / f"mixed_{k}{tag}.nb")
         acc = self.task.score_inference(str(qdir), self.rank, self.recipe)
         return {"status": "ok", "method": "ptq-mixed", "accuracy_inference": acc, "int8_ops": int8_ops,
                 "nb_bytes_arm": nb.stat().st_size, "dir": str(qdir), "nb": str(nb), "float_layers": skip}
-
-
-_BUILD: _Build | None = None
-
-
-def _init_worker(build: _Build) -> None:
-    global _BUILD
-    _BUILD = build
-
-
-def _build_in_worker(k: int, skip: list, tag: str) -> dict:
-    return _BUILD(k, skip, tag)
 
 
 class _Builders:
@@ -75,15 +54,14 @@ class _Builders:
     def _fill(self, k: int) -> None:
         if self.pool is None:
             self.generation += 1
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
-                                            initializer=_init_worker, initargs=(self.build,))
+            self.pool = payload_pool(self.workers, self.build)
         for j in range(k, min(k + self.workers - 1, len(self.order)) + 1):
             if j not in self.pending:
-                self.pending[j] = self.pool.submit(_build_in_worker, j, self.order[:j], f"_{self.generation}")
+                self.pending[j] = self.pool.submit(call, "candidate", j, self.order[:j], f"_{self.generation}")
 
     def get(self, k: int) -> dict:
         if self.workers <= 1:
-            return self.build(k, self.order[:k])
+            return self.build.candidate(k, self.order[:k])
         self._fill(k)
         return self.pending.pop(k).result()
 
@@ -96,13 +74,8 @@ class _Builders:
         self.pool, self.pending = None, {}
 
 
-def _payload_bytes(*readers) -> int:
-    n = 0
-    for r in readers:
-        for item in (r if not isinstance(r, np.ndarray) else [r]):
-            x = item[0] if isinstance(item, tuple) else item
-            n += getattr(x, "nbytes", 0)
-    return n
+def _payload_bytes(calib: np.ndarray, reader) -> int:
+    return calib.nbytes + sum(getattr(img, "nbytes", 0) for img, _ in reader)
 
 
 def mixed(recipe: QuantRecipe, task, source: Path, work: Path, calib, rank, base_acc: float, best: dict,
@@ -118,16 +91,16 @@ def mixed(recipe: QuantRecipe, task, source: Path, work: Path, calib, rank, base
     room = recipe.mixed.max_nb_ratio * float_bytes - best["nb_bytes_arm"] if recipe.mixed.max_nb_ratio else np.inf
     order, passed = plan_float_layers(ranked, _weight_sizes(source), room, recipe.mixed.max_float_layers)
     if passed:
-        _log(f"  mixed: {len(passed)} sensitive layer(s) stay int8 to keep mixed.max_nb_ratio: {', '.join(passed)}")
+        log(f"  mixed: {len(passed)} sensitive layer(s) stay int8 to keep mixed.max_nb_ratio: {', '.join(passed)}")
     if workers is None:
-        workers = min(os.cpu_count() or 1, 2) if _payload_bytes(calib, rank) <= MAX_PAYLOAD else 1
+        workers = cores(2) if _payload_bytes(calib, rank) <= MAX_PAYLOAD else 1
     builders = _Builders(_Build(Path(source), Path(work), calib, a, rounding, recipe, task, rank), order,
                          min(workers, len(order)))
     try:
         for k in range(1, len(order) + 1):
             cand = {"algo": f"{best_algo} ({k} float)", **builders.get(k)}
             tried.append(cand)
-            _log(f"  mixed, {k} float layer(s) {order[k - 1]}: {task.metric} {cand['accuracy_inference']:.4f} "
+            log(f"  mixed, {k} float layer(s) {order[k - 1]}: {task.metric} {cand['accuracy_inference']:.4f} "
                  "(Paddle Inference)")
             if cand["int8_ops"] and base_acc - cand["accuracy_inference"] <= budget + 1e-12:
                 builders.stop()

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from lite.atomic import atomic_dir, write_bytes
 from lite.bench import compare
@@ -30,12 +28,9 @@ from .data import det_data, sources
 from .data.det_pool import DetPool
 from .model_source import export_inference, load_det
 from .recipe import PruneRecipe
+from .workers import log as _log
 
 REFERENCE = "ch_ppocr_mobile_v2.0_det_prune"
-
-
-def _log(msg: str) -> None:
-    tqdm.write(msg, file=sys.stderr)
 
 
 def eval_sets(recipe: PruneRecipe, data: list[str] | None) -> list:

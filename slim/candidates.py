@@ -1,0 +1,29 @@
+"""How any quantized candidate becomes the `.nb` the gate measures; shared by
+the PTQ search, mixed precision, QAT and weight-only candidates."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from lite.nbfile import read_nb
+from lite.opt import opt
+
+from .quant_tasks import QuantTask
+from .recipe import QuantRecipe
+
+
+def prepare(task: QuantTask, qdir: Path, recipe: QuantRecipe) -> Path:
+    """The model a candidate's `.nb` is compiled from: the task's storage
+    rewrite (rec: int8 BiLSTM weights), then the exact rewrites for Lite's ARM
+    kernels (slim/kernel_rewrites.py)."""
+    qdir = task.after_ptq(qdir, recipe)
+    if recipe.quant.kernel_rewrites:
+        from .kernel_rewrites import rewrite_for_arm_kernels
+
+        qdir, _ = rewrite_for_arm_kernels(qdir, qdir.parent / (qdir.name + "_rw"), task.fixed_height())
+    return qdir
+
+
+def compile_arm(qdir: Path, nb: Path) -> tuple[Path, int]:
+    """The ARM `.nb` and its count of int8 kernels."""
+    opt(qdir, target="arm", out=nb)
+    return nb, sum(1 for op in read_nb(nb).ops if op.precision == "int8")
