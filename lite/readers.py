@@ -121,6 +121,11 @@ def held_out(reader, used: int, k: int, name: str | None = None) -> ListReader:
     a labelled set disjoint from the calibration items, for choosing between
     candidates without looking at the gate set."""
     items = list(reader.items if hasattr(reader, "items") else reader)
-    taken = set(evenly_indices(len(items), used))
-    rest = [it for i, it in enumerate(items) if i not in taken]
-    return ListReader(name or f"{reader.name}-heldout", [rest[i] for i in evenly_indices(len(rest), k)])
+    return ListReader(name or f"{reader.name}-heldout", [items[i] for i in held_out_indices(len(items), used, k)])
+
+
+def held_out_indices(n: int, used: int, k: int) -> list[int]:
+    """The indices `held_out` takes from n items."""
+    taken = set(evenly_indices(n, used))
+    rest = [i for i in range(n) if i not in taken]
+    return [rest[i] for i in evenly_indices(len(rest), k)]

@@ -1,8 +1,11 @@
-"""QAT with PACT (paddleslim's dygraph QAT), fine-tuned by distillation from
-the float network (the task supplies the loss: KL on class probabilities,
-BCE + dice on probability maps), so the fine-tune pool needs no labels."""
+"""QAT (paddleslim's dygraph QAT), fine-tuned by distillation from the float
+network (the task supplies the loss: KL on class probabilities, BCE + dice on
+probability maps), so the fine-tune pool needs no labels; where the crops carry
+labels, the task's own training loss (rec: CTC) is added. Layers the mixed
+precision scan kept float can stay float here too."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,43 +17,99 @@ QAT_CONFIG = {
     "weight_bits": 8,
     "activation_bits": 8,
     "quantizable_layer_type": ["Conv2D", "Linear"],
-    "activation_preprocess_type": "PACT",  # learned activation clipping
     "onnx_format": False,  # the same fake-quant form as PTQ, which opt compiles to int8 kernels
 }
 
 
-def qat_pact(student, teacher, loss_fn, out_dir: Path, pool: np.ndarray, steps: int, lr: float,
-             batch_size: int, input_shape: list, seed: int = 0) -> Path:
-    """`student` and `teacher`: two copies of the float network (eval mode);
-    `loss_fn(student_out, teacher_out, F)`."""
+@dataclass
+class Labelled:
+    """A labelled fine-tune pool: labels[i] belongs to pool[i]; `loss(student_out, labels, F)`."""
+    labels: list
+    loss: object
+    weight: float = 1.0
+
+
+@dataclass
+class QATRun:
+    """One QAT fine-tune: what the recipe and the task decide."""
+    steps: int
+    lr: float
+    batch_size: int
+    input_shape: list
+    pact: bool = True             # learned activation clipping
+    skip: list = field(default_factory=list)  # static weight names whose layers stay float
+    seed: int = 0
+
+
+def qat_finetune(student, teacher, loss_fn, out_dir: Path, pool: np.ndarray, run: QATRun, source: Path,
+                 labelled: Labelled | None = None) -> Path:
+    """`student` and `teacher`: two copies of the float network loaded from
+    `source` (eval mode); `loss_fn(student_out, teacher_out, F)`."""
     import paddle
     import paddle.nn.functional as F
     from paddleslim import QAT
 
+    from .model_source import _forget_traced_parameters
+    from .program_fold import fold_bias_reshapes
     from .ptq import quiet_paddleslim
 
     paddle.disable_static()
-    paddle.seed(seed)
-    rng = np.random.RandomState(seed)
+    paddle.seed(run.seed)
+    rng = np.random.RandomState(run.seed)
     teacher.eval()
-    quanter = QAT(config=dict(QAT_CONFIG))
+    for layer in layers_of(student, source, run.skip):
+        layer.skip_quant = True  # paddleslim's QAT leaves these float
+    config = dict(QAT_CONFIG, **({"activation_preprocess_type": "PACT"} if run.pact else {}))
+    quanter = QAT(config=config)
     quiet_paddleslim()
     quanter.quantize(student)
-    opt = paddle.optimizer.Adam(learning_rate=lr, parameters=student.parameters())
+    opt = paddle.optimizer.Adam(learning_rate=run.lr, parameters=student.parameters())
     student.train()
-    for layer in student.sublayers():  # a small unlabeled pool must not move the BN statistics
+    for layer in student.sublayers():  # a small pool must not move the BN statistics
         if isinstance(layer, (paddle.nn.BatchNorm, paddle.nn.BatchNorm2D)):
             layer.eval()
-    for _ in tqdm(range(steps), desc="QAT (PACT) distillation", unit="step", leave=False):
-        x = paddle.to_tensor(pool[rng.choice(len(pool), min(batch_size, len(pool)), replace=False)])
+    desc = "QAT fine-tune" + (" (PACT)" if run.pact else "") + (", with labels" if labelled else "")
+    for _ in tqdm(range(run.steps), desc=desc, unit="step", leave=False):
+        idx = rng.choice(len(pool), min(run.batch_size, len(pool)), replace=False)
+        x = paddle.to_tensor(pool[idx])
         with paddle.no_grad():
             t = teacher(x)
-        loss = loss_fn(student(x), t, F)
+        out = student(x)
+        loss = loss_fn(out, t, F)
+        if labelled is not None and labelled.weight:
+            loss = loss + labelled.weight * labelled.loss(out, [labelled.labels[i] for i in idx], F)
         loss.backward()
         opt.step()
         opt.clear_grad()
     student.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
-    spec = [paddle.static.InputSpec(shape=input_shape, dtype="float32", name="x")]
+    spec = [paddle.static.InputSpec(shape=run.input_shape, dtype="float32", name="x")]
+    _forget_traced_parameters()  # stale records of PaddleSlim's tracing break jit.save (model_source.py)
     quanter.save_quantized_model(student, str(out_dir / "inference"), input_spec=spec)
+    fold_bias_reshapes(out_dir)  # as for float exports: Lite fuses the conv biases back
     return out_dir
+
+
+def layers_of(net, source: Path, weight_names: list) -> list:
+    """The layers of `net` holding the static weights `weight_names` of the
+    inference model `source` (it was loaded from there in forward order, as
+    slim/nets/weights.py matches them)."""
+    if not weight_names:
+        return []
+    from lite.errors import LiteError
+
+    from .nets.weights import inference_params
+
+    static = [name for name, _ in inference_params(source)]
+    keys, seen = [], set()
+    for key, t in net.state_dict().items():  # nn.LSTM lists each tensor twice: the first name counts
+        if id(t) not in seen:
+            seen.add(id(t))
+            keys.append(key)
+    sub = dict(net.named_sublayers())
+    out = []
+    for name in weight_names:
+        if name not in static:
+            raise LiteError(f"{source}: no weight `{name}` to keep float in QAT")
+        out.append(sub[keys[static.index(name)].rsplit(".", 1)[0]])
+    return out

@@ -112,25 +112,41 @@ def _search(recipe, task, source, work, calib, rank, base_acc) -> list[dict]:
 
 
 def _qat(recipe, task, source, work, rank, base_acc, gate: _Gate, tried: list) -> dict | None:
-    from .qat import qat_pact
+    from .qat import QATRun, qat_finetune
 
-    pool = task.calibration(recipe, recipe.qat.pool_size)
+    q = recipe.qat
     try:
         student, teacher, loss, shape = task.qat_setup(source)
     except LiteError as e:
         _log(f"  QAT skipped: {e}")
         return None
-    qdir = qat_pact(student, teacher, loss, work / "qat", pool, recipe.qat.steps, recipe.qat.lr,
-                    recipe.qat.batch_size, shape)
+    labelled = task.qat_labelled(recipe, q.pool_size) if q.label_weight > 0 else None
+    pool, labels = labelled if labelled else (task.calibration(recipe, q.pool_size), None)
+    skip = _mixed_float_layers(tried) if q.keep_float == "mixed" else []
+    run = QATRun(q.steps, q.lr, q.batch_size, shape, pact=q.pact, skip=skip)
+    _log(f"  QAT: {q.steps} steps on {len(pool)} crops" + (", with their labels" if labels else ", distilled")
+         + (f", {len(skip)} layer(s) float as in the best mixed candidate" if skip else ""))
+    qdir = qat_finetune(student, teacher, loss, work / "qat", pool, run, source, labels)
     qdir = prepare(task, qdir, recipe)
     nb, int8_ops = compile_arm(qdir, work / "qat.nb")
     acc = task.score_inference(str(qdir), rank, recipe)
-    cand = {"algo": "qat-pact", "status": "ok" if int8_ops else "no int8 kernels in the .nb", "method": "qat-pact",
+    algo = "qat" + ("-pact" if q.pact else "") + ("+labels" if labels else "") + (f" ({len(skip)} float)" if skip else "")
+    cand = {"algo": algo, "status": "ok" if int8_ops else "no int8 kernels in the .nb", "method": "qat",
             "accuracy_inference": acc, "int8_ops": int8_ops, "nb_bytes_arm": nb.stat().st_size, "dir": str(qdir),
-            "nb": str(nb), "float_layers": []}
+            "nb": str(nb), "float_layers": skip, "qat": {"steps": q.steps, "lr": q.lr, "pact": q.pact,
+                                                         "labelled_crops": len(labels.labels) if labels else 0,
+                                                         "label_weight": q.label_weight if labels else 0.0}}
     tried.append(cand)
-    _log(f"  QAT (PACT), {recipe.qat.steps} steps: {task.metric} {acc:.4f} (Paddle Inference)")
+    _log(f"  {algo}: {task.metric} {acc:.4f} (drop {100 * (base_acc - acc):+.2f} points, Paddle Inference)")
     return cand if int8_ops and _prescreened(recipe, base_acc, acc) and gate.check(cand) else None
+
+
+def _mixed_float_layers(tried: list) -> list:
+    """The float layers of the best mixed-precision candidate (fewest on a tie)."""
+    mixed_ok = [c for c in tried if c.get("method") == "ptq-mixed" and c.get("status") == "ok"]
+    if not mixed_ok:
+        return []
+    return list(max(mixed_ok, key=lambda c: (c["accuracy_inference"], -len(c["float_layers"])))["float_layers"])
 
 
 def _prescreened(recipe, base_acc: float, acc: float) -> bool:
@@ -229,7 +245,7 @@ def run(recipe: QuantRecipe, model: str | None = None, data: list[str] | str | N
                     chosen = mixed(recipe, task, models.source, work, calib, select, base_acc, ok[0],
                                    base["arm"].stat().st_size, gate, fallbacks)
                 if chosen is None and recipe.qat.enabled:
-                    _log("mixed precision did not reach the budget: QAT with PACT")
+                    _log("mixed precision did not reach the budget: QAT")
                     chosen = _qat(recipe, task, models.source, work, select, base_acc, gate, fallbacks)
             if chosen is None and (direct or recipe.weight_only.enabled):
                 if not direct:

@@ -156,6 +156,12 @@ class QuantTask:
         """(student, teacher, loss(student_out, teacher_out, F), input_shape) for QAT."""
         raise NotImplementedError
 
+    def qat_labelled(self, recipe, n: int):
+        """(pool, Labelled) for a QAT fine-tune with labels: up to `n` labelled
+        calibration-side items, the held-out selection items left out; None
+        where the task has no label loss or the crops carry no labels."""
+        return None
+
     def report_extra(self, recipe) -> dict:
         """Task-specific facts for report.json."""
         return {}
@@ -477,6 +483,27 @@ class RecQuant(QuantTask):
                         "height": s.height, "min_width": s.min_width, "rnn_weights": recipe.quant.rnn_weights,
                         "case_insensitive_gate": recipe.gate.case_insensitive}}
 
+    def qat_labelled(self, recipe, n):
+        from lite.readers import ListReader, evenly, held_out_indices
+
+        from .data import sources
+        from .qat import Labelled
+
+        src = self.calibration_source(recipe)
+        if not src:
+            return None
+        items = list(sources.crops(src).items)
+        held = set(held_out_indices(len(items), recipe.quant.calib_size, recipe.gate.select_size)
+                   if recipe.gate.select_size else ())  # the crops that rank the candidates
+        cs, x, labels = self.spec.charset, [], []
+        steps = self.spec.min_width // 4  # the CRNN's CTC timesteps at the padded width
+        for img, text in evenly(ListReader("qat", [it for i, it in enumerate(items) if i not in held]), n):
+            kept, _ = cs.encode(text or "")
+            if kept and 2 * len(kept) <= steps:  # CTC needs room for repeats between blanks
+                x.append(self.calib_preprocess(img))
+                labels.append([cs.index[c] for c in kept])
+        return (np.stack(x), Labelled(labels, _ctc, recipe.qat.label_weight)) if labels else None
+
     def after_ptq(self, qdir, recipe):
         if recipe.quant.rnn_weights != "int8":
             return qdir
@@ -494,6 +521,18 @@ class RecQuant(QuantTask):
 
         student, teacher = load_rec(str(source))[1], load_rec(str(source))[1]
         return student, teacher, kl, [None, 3, self.spec.height, None]  # the .nb keeps variable width
+
+
+def _ctc(out, labels: list, F):
+    """PaddleOCR's CTC loss (blank 0) on the student's logits [B, T, C]."""
+    import paddle
+
+    width = max(len(lab) for lab in labels)
+    padded = paddle.to_tensor(np.array([lab + [0] * (width - len(lab)) for lab in labels], np.int32))
+    steps = paddle.to_tensor(np.full(len(labels), out.shape[1], np.int64))
+    lengths = paddle.to_tensor(np.array([len(lab) for lab in labels], np.int64))
+    return F.ctc_loss(F.log_softmax(out, axis=2).transpose([1, 0, 2]), padded, steps, lengths, blank=0,
+                      reduction="mean")
 
 
 def _rec_dir(model: str, work: Path) -> tuple[str, Path]:

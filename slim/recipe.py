@@ -43,12 +43,16 @@ class MixedConfig:
 
 @dataclass
 class QATConfig:
-    """Fallback 2: QAT with PACT, distilled from the float model (no labels)."""
+    """Fallback 2: QAT, distilled from the float model; with labelled crops
+    (`label_weight > 0`) the task's training loss is added (rec: CTC)."""
     enabled: bool = True
     steps: int = 300
     lr: float = 0.0001
     batch_size: int = 16
-    pool_size: int = 1024         # unlabeled synthetic crops (the calibration stream)
+    pool_size: int = 1024         # crops of the calibration source (unlabelled: the calibration stream)
+    pact: bool = True             # PACT: learned activation clipping
+    label_weight: float = 0.0     # > 0: the labelled calibration crops (held-out selection crops excluded)
+    keep_float: str = ""          # "mixed": the layers of the best mixed-precision candidate stay float
 
 
 @dataclass
@@ -259,6 +263,10 @@ def load_quant_recipe(path: str | Path | None, default_name: str = "cls_quant.ya
         raise LiteError(f"{path}: `quant.method` is {r.quant.method!r}; use ptq or weight_only")
     if r.weight_only.rounding not in ("gptq", "nearest"):
         raise LiteError(f"{path}: `weight_only.rounding` is {r.weight_only.rounding!r}; use gptq or nearest")
+    if r.qat.keep_float not in ("", "mixed"):
+        raise LiteError(f"{path}: `qat.keep_float` is {r.qat.keep_float!r}; use mixed, or \"\" for none")
+    if r.qat.label_weight < 0:
+        raise LiteError(f"{path}: `qat.label_weight` is {r.qat.label_weight}; use 0 (distillation only) or more")
     if not r.quant.algos:
         raise LiteError(f"{path}: `quant.algos` is empty; list at least one calibration algorithm")
     return r

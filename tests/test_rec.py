@@ -356,3 +356,47 @@ def test_lite_eval_rec_on_x86_equals_paddle_inference(en_dir, tmp_path):
 def test_alnum_protocol_ignores_case_and_punctuation():
     r = word_metrics(["Hotel!", "co-op", "GRAN"], ["HOTEL", "coop", "GRAND"], fold="alnum")
     assert r["accuracy"] == pytest.approx(2 / 3)
+
+
+def test_qat_on_labelled_words_keeps_the_named_layers_float(en_dir, tmp_path):
+    """QAT with labels: the pool is the labelled calibration words minus the
+    held-out selection words (those rank the candidates), each label encodes
+    its word; the layers named by static weight name stay float in the .nb,
+    the others int8, and the conv biases fuse as in a float export."""
+    from collections import Counter
+
+    from lite.nbfile import read_nb
+    from lite.opt import opt
+    from slim.data import sources
+    from slim.nets.weights import op_weights
+    from slim.qat import QATRun, layers_of, qat_finetune
+    from slim.quant_tasks import Models, get_task
+    from slim.recipe import load_quant_recipe
+
+    _, train = _real_words(tmp_path, 4)
+    path = tmp_path / "r.yaml"
+    path.write_text(TINY + f"data: {{calib: {train}}}\n")
+    recipe = load_quant_recipe(path)
+    recipe.qat.label_weight = 0.5
+    task = get_task("rec")
+    task.bind(recipe, Models("en_number_mobile_v2.0_rec", en_dir, en_dir))
+    words, select = sources.crops(train), task.selection_set(recipe)
+    pool, labelled = task.qat_labelled(recipe, 4096)
+    assert len(select) == 27 and len(pool) == len(labelled.labels) and labelled.weight == 0.5  # 59 words, 32 calibrate
+    assert len(words) - 27 - 6 <= len(pool) <= len(words) - 27  # a few words have no letter of the dictionary
+    held = {task.calib_preprocess(img).tobytes() for img, _ in select}
+    assert not any(row.tobytes() in held for row in pool)
+    classes = task.spec.charset.classes
+    texts = {t for _, t in words}
+    assert all("".join(classes[i] for i in lab) in texts for lab in labelled.labels)
+
+    student, teacher, loss, shape = task.qat_setup(en_dir)
+    dw = [name for name, op in op_weights(en_dir) if op == "depthwise_conv2d"]
+    assert layers_of(student, en_dir, dw[:2]) == [student.backbone.blocks[0].bottleneck_conv.conv,
+                                                  student.backbone.blocks[1].bottleneck_conv.conv]
+    run = QATRun(steps=2, lr=1e-4, batch_size=4, input_shape=shape, pact=False, skip=dw[:2])
+    q = qat_finetune(student, teacher, loss, tmp_path / "qat", pool[:16], run, en_dir, labelled)
+    ops = Counter(f"{op.type}:{op.precision}" for op in read_nb(opt(q, target="arm", out=tmp_path / "q.nb")).ops)
+    float_ops = Counter(op.type for op in read_nb(opt(en_dir, target="arm", out=tmp_path / "f.nb")).ops)
+    assert ops["depthwise_conv2d:float"] == 2 and ops["depthwise_conv2d:int8"] == len(dw) - 2
+    assert ops["conv2d:int8"] > 0 and sum(n for k, n in ops.items() if k.startswith("reshape2")) == float_ops["reshape2"]

@@ -139,7 +139,7 @@ def test_fallbacks_when_ptq_misses_the_budget(tmp_path, cls_model, lite_home, mo
     # every candidate, QAT's too, is pre-screened on Paddle Inference: so far over budget, none
     # reaches the ARM gate until the closest one is measured there for the report
     for step in ("abs_max: accuracy", "mixed, 1 float layer(s)", "mixed, 2 float layer(s)",
-                 "QAT (PACT), 4 steps"):
+                 "QAT: 4 steps on 32 crops, distilled", "qat-pact: accuracy"):
         assert f"  {step}" in p.stderr, step
     assert "gate abs_max" not in p.stderr or "gate qat-pact" not in p.stderr
     assert p.stderr.count("    not gated on ARM:") == 2  # abs_max and QAT; mixed candidates are screened by budget
