@@ -98,14 +98,10 @@ def layers_of(net, source: Path, weight_names: list) -> list:
         return []
     from lite.errors import LiteError
 
-    from .nets.weights import inference_params
+    from .nets.weights import inference_params, unique_state
 
     static = [name for name, _ in inference_params(source)]
-    keys, seen = [], set()
-    for key, t in net.state_dict().items():  # nn.LSTM lists each tensor twice: the first name counts
-        if id(t) not in seen:
-            seen.add(id(t))
-            keys.append(key)
+    keys = list(unique_state(net)[0])
     sub = dict(net.named_sublayers())
     out = []
     for name in weight_names:

@@ -103,20 +103,26 @@ def _as_bias(arr: np.ndarray, shape: tuple) -> np.ndarray:
     return arr
 
 
-def load_weights(net, source: str | os.PathLike, what: str = "this network", src=None) -> str:
-    """Set `net`'s parameters and buffers from `source` (or from `src`, its
-    read_weights already in hand); returns how they matched."""
-    src = read_weights(source) if src is None else src
-    full = net.state_dict()
-    # nn.LSTM lists each weight twice (`weight_ih_l0` and `0.cell_fw.weight_ih`,
-    # one tensor): match the first name, set both.
+def unique_state(net) -> tuple[dict, dict]:
+    """(the state dict with each tensor under its first name, {other name:
+    first name}): nn.LSTM lists each weight twice (`weight_ih_l0` and
+    `0.cell_fw.weight_ih`, one tensor); weights match the first name in
+    forward order, and are set under both."""
     state, alias = {}, {}
-    for key, t in full.items():
+    for key, t in net.state_dict().items():
         first = next((k for k, u in state.items() if u is t), None)
         if first is None:
             state[key] = t
         else:
             alias[key] = first
+    return state, alias
+
+
+def load_weights(net, source: str | os.PathLike, what: str = "this network", src=None) -> str:
+    """Set `net`'s parameters and buffers from `source` (or from `src`, its
+    read_weights already in hand); returns how they matched."""
+    src = read_weights(source) if src is None else src
+    state, alias = unique_state(net)
     new = {}
     if isinstance(src, dict):
         for key, t in state.items():
