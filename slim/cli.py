@@ -16,15 +16,15 @@ REC_RECIPES = {"en_number_mobile_v2.0_rec": "rec_en_number_quant.yaml", "japan_m
 
 def _default_recipe(task: str, model: str | None) -> str:
     if task == "rec" and model:
-        from .model_source import model_name
+        from slim.families.model_source import model_name
 
         return REC_RECIPES.get(model_name(model), "rec_quant.yaml")
     return QUANT_TASKS[task][1]
 
 
 def cmd_quant(args):
-    from .quant_job import run
-    from .recipe import load_quant_recipe
+    from slim.jobs.quant import run
+    from slim.recipe import load_quant_recipe
 
     if args.task not in QUANT_TASKS:
         raise LiteError(f"slim quant {args.task}: not in this version; quantize one of {', '.join(QUANT_TASKS)}")
@@ -53,8 +53,8 @@ def cmd_quant(args):
 def cmd_prune(args):
     if args.task == "rec":
         return _prune_rec(args)
-    from .prune_job import run
-    from .recipe import load_prune_recipe
+    from slim.jobs.prune_det import run
+    from slim.recipe import load_prune_recipe
 
     recipe = load_prune_recipe(args.recipe)
     r = run(recipe, model=args.model, data=args.data, out=args.out, images=args.images)
@@ -72,8 +72,8 @@ def cmd_prune(args):
 
 
 def _prune_rec(args):
-    from .recipe import load_rec_prune_recipe
-    from .rec_prune_job import run
+    from slim.recipe import load_rec_prune_recipe
+    from slim.jobs.prune_rec import run
 
     r = run(load_rec_prune_recipe(args.recipe), model=args.model, data=args.data, out=args.out, calib=args.calib)
     b, s = r["baseline"], r["slim"]
@@ -96,7 +96,7 @@ def cmd_bench(args):
     import json
     from pathlib import Path
 
-    from .targets import check, kind, render
+    from slim.acceptance import check, kind, render
 
     if args.report:
         f = Path(args.report)
@@ -107,20 +107,20 @@ def cmd_bench(args):
         except ValueError as e:
             raise LiteError(f"{f}: not a JSON report ({e}); pass the report.json a slim job wrote") from None
     else:
-        from . import benchsets
+        from slim.data import benchsets
 
         sets = benchsets.for_task(args.task)
         benchsets.seed_official_nb()
         out = args.out or f"output/bench_{args.task}"
         if args.task == "det_mobile":
-            from .prune_job import run
-            from .recipe import load_prune_recipe
+            from slim.jobs.prune_det import run
+            from slim.recipe import load_prune_recipe
 
             report = run(load_prune_recipe(args.recipe), model=args.model, data=sets.data, images=sets.images,
                          out=out)
         else:
-            from .quant_job import run
-            from .recipe import load_quant_recipe
+            from slim.jobs.quant import run
+            from slim.recipe import load_quant_recipe
 
             recipe = load_quant_recipe(args.recipe, BENCH_RECIPES.get(args.task) or _default_recipe("rec", args.model))
             report = run(recipe, model=args.model, data=sets.data, images=sets.images, calib=sets.calib, out=out)
@@ -139,7 +139,7 @@ def cmd_bench(args):
 def cmd_bundle(args):
     from lite.bundle import open_bundle
 
-    from .bundle import build
+    from slim.jobs.bundle import build
 
     written = build(args.det, args.cls, args.rec, args.rec_dict, args.out,
                     "" if args.no_float else args.float_out, use_cls=not args.no_cls)
@@ -151,7 +151,7 @@ def cmd_bundle(args):
 
 
 def cmd_e2e(args):
-    from .e2e_job import run
+    from slim.jobs.e2e import run
 
     r = run(args.slim, args.float, data=args.data, synthetic=args.synthetic, out=args.out, cpu=args.cpu,
             subset=args.subset)
@@ -163,7 +163,7 @@ def cmd_e2e(args):
 
 
 def cmd_zoo(args):
-    from .zoo import MODELS
+    from slim.families.zoo import MODELS
 
     for m in MODELS.values():
         shape = "x".join("?" if d < 0 else str(d) for d in m.input_shape)
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", help="the model the default job starts from (default: the recipe's)")
     p.add_argument("--out", help="where the default run writes (default output/bench_TASK)")
     p.set_defaults(fn=cmd_bench)
-    from .bundle import DEFAULT_JOBS
+    from slim.jobs.bundle import DEFAULT_JOBS
 
     p = sub.add_parser("bundle", help="gather det, cls and rec .nb files, dictionary and manifest into a bundle")
     for stage in ("det", "cls", "rec"):

@@ -23,8 +23,8 @@ class PTQConfig:
     # ops whose weights and inputs become int8; rec adds matmul_v2 (its CTC head)
     op_types: list = field(default_factory=lambda: ["conv2d", "depthwise_conv2d", "mul"])
     rnn_weights: str = "float"    # rec: "int8" stores the LSTM weights as int8 (dequantized on load)
-    kernel_rewrites: bool = True  # exact rewrites onto Lite's fast ARM kernels (slim/kernel_rewrites.py)
-    equalize_dw: bool = False     # equalize depthwise-conv input channels on the calibration crops (slim/dw_equalize.py)
+    kernel_rewrites: bool = True  # exact rewrites onto Lite's fast ARM kernels (slim/graph/kernel_rewrites.py)
+    equalize_dw: bool = False     # equalize depthwise-conv input channels on the calibration crops (slim/graph/dw_equalize.py)
 
 
 @dataclass
@@ -59,7 +59,7 @@ class QATConfig:
 class WeightOnlyConfig:
     """Fallback 3: int8 weights with float arithmetic (opt's weight-only `.nb`:
     conv2d and fc weights stored int8 per output channel, dequantized when the
-    model loads), rounded by GPTQ on the calibration crops (slim/gptq.py).
+    model loads), rounded by GPTQ on the calibration crops (slim/methods/gptq.py).
     Pays in bytes, not in instructions: worth it where the kernel rewrites
     already make the float model cheap and int8 activations cost accuracy."""
     enabled: bool = False
@@ -238,7 +238,7 @@ def _fill(cls, data, where: str, path: Path):
 
 
 def load_quant_recipe(path: str | Path | None, default_name: str = "cls_quant.yaml") -> QuantRecipe:
-    from .quant_tasks import TASKS
+    from slim.families.base import TASKS
 
     path = Path(path) if path else RECIPES_DIR / default_name
     r = _fill(QuantRecipe, _read_yaml(path), "", path)

@@ -1,7 +1,7 @@
 """`slim bench`'s acceptance targets, checked on reports: the label-free and
 labelled det targets, and a report gated on synthetic data never passes an
 accuracy target."""
-from slim.targets import check
+from slim.acceptance import check
 
 
 def _det(hmean_float, hmean_pruned, label_weight, gate="icdar2015_test", synthetic=()):

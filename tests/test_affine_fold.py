@@ -1,4 +1,4 @@
-"""PP-LCNetV3's scalar affine blocks folded (slim/affine_fold.py): the same
+"""PP-LCNetV3's scalar affine blocks folded (slim/graph/affine_fold.py): the same
 outputs on Paddle Inference and on the ARM `.nb`, far fewer ARM instructions,
 and nothing done to models without them."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ V4_REC = SHARED / "models" / "ch_PP-OCRv4_rec" / "inference.pdmodel"
 
 def test_v4_rec_affines_fold_exactly_and_pay(tmp_path):
     from lite.opt import opt
-    from slim.kernel_rewrites import fold_float_model
+    from slim.graph.kernel_rewrites import fold_float_model
 
     src = need(V4_REC).parent
     out, counts = fold_float_model(src, tmp_path / "folded")
@@ -40,7 +40,7 @@ def test_v4_rec_affines_fold_exactly_and_pay(tmp_path):
 
 
 def test_models_without_scalar_affines_are_left_alone(tmp_path):
-    from slim.kernel_rewrites import fold_float_model
+    from slim.graph.kernel_rewrites import fold_float_model
 
     src = need(CLS_MODEL / "inference.pdmodel").parent
     out, counts = fold_float_model(src, tmp_path / "cls")

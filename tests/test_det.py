@@ -16,7 +16,7 @@ PRUNE_ONNX = SHARED / "models" / "ch_ppocr_mobile_v2.0_det_prune" / "model.onnx"
 
 @pytest.fixture(scope="module")
 def det_net():
-    from slim.model_source import load_det
+    from slim.families.model_source import load_det
 
     return load_det(str(need(DET_ONNX)))[1]
 
@@ -42,7 +42,7 @@ def test_exported_inference_model_matches_with_ir_optim_on_and_off(det_net, tmp_
     import paddle
 
     from lite.parity import paddle_inference
-    from slim.model_source import export_inference
+    from slim.families.model_source import export_inference
 
     d = export_inference(det_net, tmp_path / "inf", [None, 3, None, None])
     x = _x(2, 256, 320)
@@ -51,7 +51,7 @@ def test_exported_inference_model_matches_with_ir_optim_on_and_off(det_net, tmp_
         got = next(iter(paddle_inference(str(d), [[x]], ir_optim=ir)[0].values()))
         assert np.abs(got - want).max() < 1e-4, f"ir_optim={ir}"
     # and the inference model itself loads back into the network (weights in op order)
-    from slim.model_source import load_det
+    from slim.families.model_source import load_det
 
     again = load_det(str(d))[1]
     assert np.abs(again(paddle.to_tensor(x)).numpy() - want).max() < 1e-6
@@ -61,7 +61,7 @@ def test_official_pruned_model_is_this_network_with_fewer_channels():
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime (test extra) gives the independent reference")
     import paddle
 
-    from slim.prune_job import reference_model
+    from slim.jobs.prune_det import reference_model
 
     need(PRUNE_ONNX)
     ref = reference_model()
@@ -80,7 +80,7 @@ def test_official_pruned_model_is_this_network_with_fewer_channels():
 def test_pdparams_checkpoint_loads_by_paddleocr_key(det_net, tmp_path):
     import paddle
 
-    from slim.model_source import load_det
+    from slim.families.model_source import load_det
     from slim.nets.det_db import DBNet
 
     full = DBNet(det_net.widths, with_thresh=True)  # a trained checkpoint also holds the threshold head
@@ -145,7 +145,7 @@ def test_original_detector_on_synthetic_and_real_images(det_net):
     real ICDAR images as the reference run did (hmean 0.26 at long side 960)."""
     from lite.ocr.det_labels import icdar2015
     from slim.data.det_data import synthetic
-    from slim.prune_job import net_hmean
+    from slim.jobs.prune_det import net_hmean
 
     assert net_hmean(det_net, synthetic(20, "eval").items) > 0.7
     real = icdar2015(need(SHARED / "data" / "icdar2015_toy"))
@@ -171,7 +171,7 @@ def test_det_label_file_and_malformed_line(tmp_path):
 
 
 def test_a_model_of_another_architecture_is_named_as_such():
-    from slim.model_source import load_det
+    from slim.families.model_source import load_det
 
     cls = need(SHARED / "models" / "ch_ppocr_mobile_v2.0_cls" / "model.onnx")
     with pytest.raises(LiteError, match=r"not the DB detector .*: its weights do not follow that layout "
@@ -183,7 +183,7 @@ def test_a_model_of_another_architecture_is_named_as_such():
 def det_x86(det_net, tmp_path_factory):
     """The float detector exported and compiled for x86."""
     from lite.opt import opt
-    from slim.model_source import export_inference
+    from slim.families.model_source import export_inference
 
     d = export_inference(det_net, tmp_path_factory.mktemp("det") / "inf", [None, 3, None, None])
     return d, opt(d, target="x86", out=d.parent / "det_x86.nb")

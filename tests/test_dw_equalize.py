@@ -1,4 +1,4 @@
-"""Depthwise-input equalization (slim/dw_equalize.py): exact in float on
+"""Depthwise-input equalization (slim/graph/dw_equalize.py): exact in float on
 Paddle Inference and on the ARM `.nb`, every input channel spans the same
 range afterwards, and int8 per-tensor quantization of those inputs gets
 far less noise."""
@@ -13,8 +13,8 @@ from .test_dw_stride import _arm, _inference
 
 def _dw_inputs(d, x):
     """{input name: tensor} of every depthwise conv, on input x."""
-    from slim.dw_equalize import _depthwise_inputs
-    from slim.static_program import open_inference_model
+    from slim.graph.dw_equalize import _depthwise_inputs
+    from slim.graph.static_program import open_inference_model
 
     with open_inference_model(d) as sm:
         names = [n for _, n in _depthwise_inputs(sm)]
@@ -30,8 +30,8 @@ def _sqnr_db(t: np.ndarray) -> float:
 
 def test_equalized_depthwise_inputs_are_exact_and_quantize_better(tmp_path):
     from lite.opt import opt
-    from slim.dw_equalize import FLOOR, equalize_model
-    from slim.kernel_rewrites import fold_float_model
+    from slim.graph.dw_equalize import FLOOR, equalize_model
+    from slim.graph.kernel_rewrites import fold_float_model
 
     folded, _ = fold_float_model(need(V4_REC).parent, tmp_path / "folded")
     rng = np.random.RandomState(3)
@@ -60,8 +60,8 @@ def test_equalized_depthwise_inputs_are_exact_and_quantize_better(tmp_path):
 def test_models_without_depthwise_convs_are_left_alone(tmp_path):
     import paddle
 
-    from slim.dw_equalize import equalize_model
-    from slim.static_program import static_mode
+    from slim.graph.dw_equalize import equalize_model
+    from slim.graph.static_program import static_mode
 
     with static_mode():
         prog, startup = paddle.static.Program(), paddle.static.Program()

@@ -1,4 +1,4 @@
-"""The stride-(2, 1) depthwise split (slim/dw_stride.py): exact on Paddle
+"""The stride-(2, 1) depthwise split (slim/graph/dw_stride.py): exact on Paddle
 Inference and on the ARM `.nb`, fewer ARM instructions, and left alone where
 it cannot apply."""
 from __future__ import annotations
@@ -18,14 +18,14 @@ def _inference(d, x):
 
 def split_strided_depthwise(src, out, height=None):
     """The depthwise rewrite alone: (dir, layers rewritten)."""
-    from slim.kernel_rewrites import rewrite_for_arm_kernels
+    from slim.graph.kernel_rewrites import rewrite_for_arm_kernels
 
     d, counts = rewrite_for_arm_kernels(src, out, height, only=("strided_depthwise",))
     return d, counts.get("strided_depthwise", 0)
 
 
 def _ops(d):
-    from slim.static_program import open_inference_model
+    from slim.graph.static_program import open_inference_model
 
     with open_inference_model(d) as sm:
         return list(sm.block.ops)
@@ -41,7 +41,7 @@ def _arm(nb, x):
 
 def test_rec_split_is_exact_and_cheaper(tmp_path):
     from lite.opt import opt
-    from slim.model_source import export_inference, load_rec
+    from slim.families.model_source import export_inference, load_rec
 
     _, net = load_rec(str(need(EN_ONNX)))
     src = export_inference(net, tmp_path / "en", [None, 3, 32, None])
@@ -81,7 +81,7 @@ def test_quantized_program_is_rewritten_too(tmp_path):
     """The quant job rewrites each candidate after PTQ: the chain through the
     dequantize ops is followed and the int8 .nb's outputs stay the same."""
     from lite.opt import opt
-    from slim.ptq import quant_post_static
+    from slim.methods.ptq import quant_post_static
 
     src = need(CLS_MODEL / "inference.pdmodel").parent
     calib = np.random.RandomState(2).uniform(-1, 1, (8, 3, 48, 192)).astype(np.float32)

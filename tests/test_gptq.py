@@ -1,4 +1,4 @@
-"""GPTQ rounding for Paddle Lite's weight-only int8 `.nb` (slim/gptq.py)."""
+"""GPTQ rounding for Paddle Lite's weight-only int8 `.nb` (slim/methods/gptq.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,14 +12,14 @@ V4_DET = SHARED / "models" / "ch_PP-OCRv4_det"
 
 
 def _codes(q: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from slim.gptq import mse_clip
+    from slim.methods.gptq import mse_clip
 
     s = (mse_clip(w) / 127)[:, None]
     return q / s, s
 
 
 def test_gptq_lowers_the_layer_output_error_on_the_same_grids():
-    from slim.gptq import round_rows
+    from slim.methods.gptq import round_rows
 
     rs = np.random.RandomState(0)
     # inputs of low rank plus noise, as a layer sees them: rounding errors can be compensated
@@ -44,7 +44,7 @@ def test_weight_only_nb_holds_the_rounded_weights_exactly(tmp_path):
     changes nothing, so the weight-only .nb computes the rounded model."""
     from lite.opt import opt
     from lite.parity import parity
-    from slim.gptq import gptq_round_model
+    from slim.methods.gptq import gptq_round_model
     from lite.nbfile import read_nb
 
     model = need(V4_DET / "inference.pdmodel").parent
@@ -67,7 +67,7 @@ def test_weight_only_nb_holds_the_rounded_weights_exactly(tmp_path):
 def test_weight_only_nb_runs_on_arm(tmp_path):
     from lite.opt import opt
     from lite.parity import parity
-    from slim.gptq import gptq_round_model
+    from slim.methods.gptq import gptq_round_model
 
     model = need(V4_DET / "inference.pdmodel").parent
     x = np.random.RandomState(1).uniform(-2, 2, size=(5, 3, 64, 64)).astype("float32")

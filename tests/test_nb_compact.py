@@ -93,7 +93,7 @@ def test_float_cls_compacts_with_identical_outputs(cls_model, tmp_path):
 
 def test_int8_program_drops_thresholds_and_keeps_outputs(cls_model, tmp_path):
     from lite.opt import opt
-    from slim.ptq import quant_post_static
+    from slim.methods.ptq import quant_post_static
 
     calib = np.random.RandomState(1).uniform(-1, 1, (8, 3, 48, 192)).astype(np.float32)
     q = quant_post_static(cls_model, tmp_path / "q", calib, "abs_max", batch_size=8)

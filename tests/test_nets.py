@@ -8,7 +8,7 @@ import pytest
 
 from lite.errors import LiteError
 from lite.parity import paddle_inference
-from slim.model_source import inference_dir, load_network
+from slim.families.model_source import inference_dir, load_network
 from slim.nets.cls_mobilenetv3 import TextClassifier
 from slim.nets.weights import load_weights
 

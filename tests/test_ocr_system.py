@@ -22,7 +22,7 @@ EN_ONNX = SHARED / "models" / "en_number_mobile_v2.0_rec" / "model.onnx"
 def models(tmp_path_factory, cls_model):
     """Float inference models and ARM .nb files of the v2.0 mobile system."""
     from lite.opt import opt
-    from slim.model_source import export_inference, load_det, load_rec
+    from slim.families.model_source import export_inference, load_det, load_rec
 
     root = tmp_path_factory.mktemp("system")
     _, det = load_det(str(need(DET_ONNX)))
@@ -180,7 +180,7 @@ def test_small_end_to_end_report(bundle, models, scenes, cls_int8_nb, tmp_path):
     det and rec .nb are the same files, so their det instruction counts
     match and the float system's F-score equals Paddle Inference's."""
     from lite.bundle import ModelSpec, write_bundle
-    from slim.e2e_job import run
+    from slim.jobs.e2e import run
 
     dirs, nbs = models
     _, int8_cls = cls_int8_nb

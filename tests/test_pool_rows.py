@@ -1,5 +1,5 @@
-"""Full-height pools (slim/pool_rows.py) and the combined kernel rewrites
-(slim/kernel_rewrites.py): the pool rewrite bit-exact on ARM, both cheaper, left
+"""Full-height pools (slim/graph/pool_rows.py) and the combined kernel rewrites
+(slim/graph/kernel_rewrites.py): the pool rewrite bit-exact on ARM, both cheaper, left
 alone where they cannot apply."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from .test_dw_stride import _arm, _inference, _ops
 
 def test_cls_final_pool_is_exact_and_cheaper(tmp_path):
     from lite.opt import opt
-    from slim.kernel_rewrites import rewrite_for_arm_kernels
+    from slim.graph.kernel_rewrites import rewrite_for_arm_kernels
 
     src = need(CLS_MODEL / "inference.pdmodel").parent
     only = ("full_height_pools",)
@@ -32,7 +32,7 @@ def test_cls_final_pool_is_exact_and_cheaper(tmp_path):
 
 def test_both_rewrites_halve_the_float_cls(tmp_path):
     from lite.opt import opt
-    from slim.kernel_rewrites import rewrite_for_arm_kernels
+    from slim.graph.kernel_rewrites import rewrite_for_arm_kernels
 
     src = need(CLS_MODEL / "inference.pdmodel").parent
     out, counts = rewrite_for_arm_kernels(src, tmp_path / "all", height=48)

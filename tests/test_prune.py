@@ -14,7 +14,7 @@ import pytest
 
 from lite.errors import LiteError
 from lite.paths import REPO_ROOT
-from slim.pruning import channel_options, plan_for_flops, predicted_loss
+from slim.methods.pruning import channel_options, plan_for_flops, predicted_loss
 
 from .conftest import SHARED, need
 
@@ -64,7 +64,7 @@ def test_unreachable_flops_target_is_a_clear_error():
 
 @pytest.fixture(scope="module")
 def det_net():
-    from slim.model_source import load_det
+    from slim.families.model_source import load_det
 
     return load_det(str(need(DET_ONNX)))[1]
 
@@ -74,8 +74,8 @@ def test_paddleslim_pruners_cut_tied_channels_and_concat_members(det_net):
 
     import paddle
 
-    from slim.prune_job import clean_copy
-    from slim.pruning import Pruner, flops
+    from slim.jobs.prune_det import clean_copy
+    from slim.methods.pruning import Pruner, flops
 
     for method in ("fpgm", "l1"):
         net = copy.deepcopy(det_net)
@@ -104,8 +104,8 @@ def test_export_after_a_pruner_sees_only_its_own_parameters(tmp_path):
 
     from paddle.jit.dy2static.program_translator import ProgramTranslator
 
-    from slim.model_source import build_network, export_inference
-    from slim.pruning import Pruner
+    from slim.families.model_source import build_network, export_inference
+    from slim.methods.pruning import Pruner
 
     net, _, shape = build_network("cls")
     Pruner(copy.deepcopy(net), [1, 3, 48, 192], "fpgm")
@@ -118,7 +118,7 @@ def test_export_after_a_pruner_sees_only_its_own_parameters(tmp_path):
 def test_distillation_resumes_to_the_same_weights(tmp_path):
     import paddle
 
-    from slim.distill import distill_online
+    from slim.methods.det_distill import distill_online
     from slim.nets.det_db import DBNet, default_widths
 
     w = {k: max(8, v // 4) if isinstance(v, int) else v for k, v in default_widths().items()}
@@ -221,7 +221,7 @@ def test_distillation_uses_the_threshold_map_when_both_have_that_head(tmp_path):
     import paddle
     import paddle.nn.functional as F
 
-    from slim.distill import _loss, distill_loss, distill_online
+    from slim.methods.det_distill import _loss, distill_loss, distill_online
     from slim.nets.det_db import DBNet
 
     paddle.seed(0)

@@ -17,7 +17,7 @@ JAPAN_ONNX = SHARED / "models" / "japan_mobile_v2.0_rec" / "model.onnx"
 
 @pytest.fixture(scope="module")
 def en_dir(tmp_path_factory):
-    from slim.model_source import export_inference, load_rec
+    from slim.families.model_source import export_inference, load_rec
 
     _, net = load_rec(str(need(EN_ONNX)))
     return export_inference(net, tmp_path_factory.mktemp("rec") / "en", [None, 3, 32, None])
@@ -29,7 +29,7 @@ def test_crnn_from_onnx_matches_onnxruntime(onnx_file, classes, slope, tmp_path)
     import paddle
 
     from lite.parity import paddle_inference
-    from slim.model_source import export_inference, load_rec
+    from slim.families.model_source import export_inference, load_rec
 
     name, net = load_rec(str(need(onnx_file)))
     assert name == onnx_file.parent.name and net.n_classes == classes and net.hidden_size == 48
@@ -48,7 +48,7 @@ def test_crnn_from_onnx_matches_onnxruntime(onnx_file, classes, slope, tmp_path)
 
 
 def test_not_a_crnn_is_refused():
-    from slim.model_source import load_rec
+    from slim.families.model_source import load_rec
 
     with pytest.raises(LiteError, match="not a v2.0 CRNN recognizer"):
         load_rec(str(need(SHARED / "models" / "ch_ppocr_mobile_v2.0_det" / "model.onnx")))
@@ -124,7 +124,7 @@ def test_lstm_weights_stored_int8_run_on_arm(en_dir, tmp_path):
     matches Paddle Inference (the uint8 offset keeps ARM's unsigned `char` cast right)."""
     from lite.opt import opt
     from lite.parity import parity
-    from slim.rnn_weights import int8_rnn_weights
+    from slim.graph.rnn_weights import int8_rnn_weights
 
     q = int8_rnn_weights(en_dir, tmp_path / "rnn8")
     f_nb = opt(en_dir, target="arm", out=tmp_path / "f.nb")
@@ -269,9 +269,9 @@ def test_pruned_crnn_rebuilds_exactly():
 
     import paddle
 
-    from slim.model_source import load_rec
-    from slim.pruning import Pruner, flops
-    from slim.rec_prune_job import clean_copy
+    from slim.families.model_source import load_rec
+    from slim.methods.pruning import Pruner, flops
+    from slim.jobs.prune_rec import clean_copy
 
     _, net = load_rec(str(need(EN_ONNX)))
     work = copy.deepcopy(net)
@@ -369,8 +369,8 @@ def test_qat_on_labelled_words_keeps_the_named_layers_float(en_dir, tmp_path):
     from lite.opt import opt
     from slim.data import sources
     from slim.nets.weights import op_weights
-    from slim.qat import QATRun, layers_of, qat_finetune
-    from slim.quant_tasks import Models, get_task
+    from slim.methods.qat import QATRun, layers_of, qat_finetune
+    from slim.families.base import Models, get_task
     from slim.recipe import load_quant_recipe
 
     _, train = _real_words(tmp_path, 4)

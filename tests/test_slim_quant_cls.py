@@ -155,8 +155,8 @@ def test_fallbacks_when_ptq_misses_the_budget(tmp_path, cls_model, lite_home, mo
     assert len(sens) == 53 and "conv2d_0.w_0" in sens and "fc_0.w_0" not in sens
 
     # a rerun resumes from the cache: no layer is quantized again
-    from slim import layer_sensitivity
-    from slim.ptq import calibration_arrays
+    from slim.methods import layer_sensitivity
+    from slim.methods.ptq import calibration_arrays
     from lite.ocr.cls import preprocess
 
     def boom(*a, **k):
@@ -171,8 +171,8 @@ def test_fallbacks_when_ptq_misses_the_budget(tmp_path, cls_model, lite_home, mo
 
 def test_output_ranking_scores_each_layer_by_its_output_change(tmp_path, cls_model, lite_home):
     from lite.ocr.cls import preprocess
-    from slim import layer_sensitivity
-    from slim.ptq import calibration_arrays
+    from slim.methods import layer_sensitivity
+    from slim.methods.ptq import calibration_arrays
 
     f = tmp_path / "out.yaml"
     f.write_text("quant:\n  op_types: [depthwise_conv2d]\nmixed:\n  rank_by: output\n")
@@ -193,7 +193,7 @@ def test_output_ranking_scores_each_layer_by_its_output_change(tmp_path, cls_mod
 
 
 def test_float_layers_are_planned_within_the_size_cap():
-    from slim.mixed_precision import plan_float_layers
+    from slim.methods.mixed import plan_float_layers
 
     numel = {"a": 1000, "big": 795000, "b": 2000, "c": 500, "d": 100}
     ranked = ["a", "big", "b", "c", "d"]

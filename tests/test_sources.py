@@ -98,7 +98,7 @@ def test_missing_and_unreadable_sources_are_named(tmp_path):
 
 
 def test_nothing_given_falls_back_to_synthetic_with_a_notice(capsys):
-    from slim.quant_tasks import get_task
+    from slim.families.base import get_task
     from slim.recipe import load_quant_recipe
 
     recipe = load_quant_recipe(None)  # data.calib and data.gate empty
@@ -114,7 +114,7 @@ def test_nothing_given_falls_back_to_synthetic_with_a_notice(capsys):
 
 
 def test_real_sources_feed_the_cls_job(icdar_small):
-    from slim.quant_tasks import get_task
+    from slim.families.base import get_task
     from slim.recipe import load_quant_recipe
 
     recipe = load_quant_recipe(None)
@@ -129,7 +129,7 @@ def test_real_sources_feed_the_cls_job(icdar_small):
 
 
 def test_bench_sets_are_the_real_ones_and_train_never_gates():
-    from slim import benchsets
+    from slim.data import benchsets
 
     need(SHARED / "data" / "icdar2015_test")
     det = benchsets.for_task("det_mobile")

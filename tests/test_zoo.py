@@ -6,7 +6,7 @@ import pytest
 
 from lite.download import download, extract_tar, recorded_sha256
 from lite.errors import LiteError
-from slim import zoo
+from slim.families import zoo
 
 from .test_slim_quant_cls import slim_cli
 

@@ -14,9 +14,9 @@ import numpy as np
 from lite.ocr.cls_labels import LABELS, user_data, with_rotations  # noqa: F401  (re-exported)
 from lite.readers import ListReader, evenly, read_label_file
 
-from . import sources
+from slim.data import sources
 
-from .synth_text import random_text, render_line
+from slim.data.synth_text import random_text, render_line
 
 
 def synthetic(n: int, split: str) -> ListReader:

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from lite.ocr.det_labels import icdar2015, open_det_data, read_det_label_file  # noqa: F401  (re-exported)
 from lite.readers import ListReader
-from .synth_text import fonts, random_text
+from slim.data.synth_text import fonts, random_text
 
 SEEDS = {"eval": 5001, "pool": 6002, "sens": 7003}
 
@@ -105,7 +105,7 @@ def labelled(path) -> ListReader:
     """A labelled det set (an ICDAR 2015 folder or a PaddleOCR det label file)."""
     from lite.errors import LiteError
 
-    from . import sources
+    from slim.data import sources
 
     r = sources.photos(path)
     if any(gt is None for _, gt in r):
@@ -118,8 +118,8 @@ def calibration_crops(path, n: int, side: int, recipe_limit: int = 960, seed: in
     """`n` crops of `side` x `side` from real photos at the scale the detector
     sees them (long side `recipe_limit`), over the photos evenly; with labels,
     half are centred on text."""
-    from . import sources
-    from .det_aug import random_crop
+    from slim.data import sources
+    from slim.data.det_aug import random_crop
 
     photos = sources.photos(path)
     rng = np.random.RandomState(seed)

@@ -15,7 +15,7 @@ import numpy as np
 from lite.atomic import write_bytes
 from lite.readers import ListReader
 
-from .det_aug import random_crop
+from slim.data.det_aug import random_crop
 
 
 def _digest(reader: ListReader) -> str:

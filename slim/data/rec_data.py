@@ -17,7 +17,7 @@ from lite.ocr.fonts import cmap, system_fonts
 from lite.ocr.rec import Charset, padded_width
 from lite.readers import ListReader, imread
 
-from .synth_text import fonts, render_line
+from slim.data.synth_text import fonts, render_line
 
 CJK_HINT = "install a CJK font (Debian: apt install fonts-wqy-zenhei, or fonts-noto-cjk)"
 

@@ -17,7 +17,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from .cls_mobilenetv3 import ConvBNLayer, make_divisible
+from slim.nets.cls_mobilenetv3 import ConvBNLayer, make_divisible
 
 # k, expansion, out, SE, activation, stride (PaddleOCR's "large" table)
 LARGE = [

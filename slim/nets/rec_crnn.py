@@ -13,7 +13,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from .cls_mobilenetv3 import MobileNetV3
+from slim.nets.cls_mobilenetv3 import MobileNetV3
 
 REC_STRIDE = (1, 2, 2, 2)  # PaddleOCR's rec configs: small_stride [1, 2, 2, 2]
 

@@ -19,7 +19,7 @@ _SLOTS = {"conv2d": ("Filter", "Bias"), "depthwise_conv2d": ("Filter", "Bias"), 
 
 
 def inference_params(model_dir: str | Path) -> list[tuple[str, np.ndarray]]:
-    from ..static_program import open_inference_model
+    from slim.graph.static_program import open_inference_model
 
     with open_inference_model(model_dir) as sm:
         block, out, seen = sm.block, [], set()
@@ -41,7 +41,7 @@ def inference_params(model_dir: str | Path) -> list[tuple[str, np.ndarray]]:
 
 def op_weights(model_dir: str | Path) -> list[tuple[str, str]]:
     """(weight name, op type) for every persistable 2-D/4-D weight an op reads, in program order."""
-    from ..static_program import open_inference_model
+    from slim.graph.static_program import open_inference_model
 
     with open_inference_model(model_dir) as sm:
         block, out, seen = sm.block, [], set()
@@ -58,7 +58,7 @@ def op_weights(model_dir: str | Path) -> list[tuple[str, str]]:
 
 def inference_attr(model_dir: str | Path, op_type: str, attr: str):
     """The first `op_type` op's `attr` in an inference model (None if absent)."""
-    from ..static_program import open_inference_model
+    from slim.graph.static_program import open_inference_model
 
     with open_inference_model(model_dir) as sm:
         op = next((o for o in sm.block.ops if o.type == op_type), None)
@@ -67,7 +67,7 @@ def inference_attr(model_dir: str | Path, op_type: str, attr: str):
 
 def inference_input_shape(model_dir: str | Path) -> list[int]:
     """The first feed's declared shape (-1 where free)."""
-    from ..static_program import open_inference_model
+    from slim.graph.static_program import open_inference_model
 
     with open_inference_model(model_dir) as sm:
         return list(sm.block.var(sm.feeds[0]).shape)
@@ -90,7 +90,7 @@ def read_weights(source: str | os.PathLike):
             raise LiteError(f"{f}: not a state dict; save it with paddle.save(model.state_dict(), ...)")
         return {k: np.asarray(v) for k, v in state.items()}
     if p.suffix == ".onnx" or p.is_dir() and (p / "model.onnx").is_file() and not any(p.glob("*.pdmodel")):
-        from .onnx_weights import onnx_params
+        from slim.nets.onnx_weights import onnx_params
 
         return onnx_params(p if p.suffix == ".onnx" else p / "model.onnx")
     return inference_params(p)

@@ -35,12 +35,12 @@ def _sets(data: list[str] | str | None, synthetic: int) -> list:
     """What the systems are scored on: the user's labelled photos (--data);
     else the ICDAR 2015 test set of the benchmark data (../shared) where it
     is; else synthetic scenes, with a notice."""
-    from .data import sources
-    from .data.det_data import labelled, synthetic as scenes
+    from slim.data import sources
+    from slim.data.det_data import labelled, synthetic as scenes
 
     if data:
         return [labelled(d) for d in ([data] if isinstance(data, str) else data)]
-    from . import benchsets
+    from slim.data import benchsets
 
     test = paths.shared_dir() / "data" / benchsets.DET_TEST
     if test.is_dir():

@@ -44,7 +44,7 @@ class QuantTask:
     task = ""
     metric = ""
     unit = "images"
-    official_stage = ""  # the official slim .nb a report compares with (slim/zoo.py), if any
+    official_stage = ""  # the official slim .nb a report compares with (slim/families/zoo.py), if any
 
     def models(self, recipe, model: str | None, work: Path) -> Models:
         raise NotImplementedError
@@ -64,7 +64,7 @@ class QuantTask:
         """The gate sets: the user's labelled sets (--data, or `data.gate`),
         else the task's synthetic eval split with a notice; `data.synthetic`
         adds a synthetic split beside real sets, as a secondary row."""
-        from .data import sources
+        from slim.data import sources
 
         sets = [self.gate_set(p) for p in (data or recipe.data.gate)]
         if not sets:
@@ -90,7 +90,7 @@ class QuantTask:
 
     def calibration_reader(self, recipe, n: int, split: str = "calib") -> ListReader:
         """Real calibration data when the recipe names it, else synthetic with a notice."""
-        from .data import sources
+        from slim.data import sources
 
         src = self.calibration_source(recipe)
         if src:
@@ -99,7 +99,7 @@ class QuantTask:
         return self.synthetic_calibration(n, split)
 
     def calibration(self, recipe, n: int) -> np.ndarray:
-        from .ptq import calibration_arrays
+        from slim.methods.ptq import calibration_arrays
 
         return calibration_arrays(self.calibration_reader(recipe, n), self.calib_preprocess, n)
 
@@ -173,35 +173,35 @@ class ClsQuant(QuantTask):
     official_stage = "cls"
 
     def models(self, recipe, model, work):
-        from .model_source import inference_dir
+        from slim.families.model_source import inference_dir
 
         name, d = inference_dir(model or recipe.model, "cls", work)
         return Models(name, d, d)
 
     def gate_set(self, path):
-        from .data import cls_data
+        from slim.data import cls_data
 
         return cls_data.gate_set(path)
 
     def synthetic_eval(self, recipe, n, split="eval"):
-        from .data import cls_data
+        from slim.data import cls_data
 
         return cls_data.synthetic(n, "eval" if split == "sens" else split)
 
     def real_calibration(self, path, n):
-        from .data import cls_data
+        from slim.data import cls_data
 
         return cls_data.real_calibration(path, n)
 
     def synthetic_calibration(self, n, split="calib"):
-        from .data import cls_data
+        from slim.data import cls_data
 
         return cls_data.synthetic(n, "calib")
 
     def real_selection(self, path, calib_size, n):
         from lite.readers import held_out
 
-        from .data import cls_data, sources
+        from slim.data import cls_data, sources
 
         words = sources.crops(path)
         return cls_data.with_rotations(held_out(words, max(1, calib_size // 2), n // 2), f"{words.name}-select")
@@ -230,7 +230,7 @@ class ClsQuant(QuantTask):
         return CLS_IMAGE_SHAPE[1]
 
     def qat_setup(self, source):
-        from .model_source import load_network
+        from slim.families.model_source import load_network
 
         def kl(out, t, F):  # eval-mode teacher gives probabilities; the training student, logits
             import paddle
@@ -250,17 +250,17 @@ class DetQuant(QuantTask):
     CALIB_SIDE = 320
 
     def models(self, recipe, model, work):
-        from .model_source import export_inference
+        from slim.families.model_source import export_inference
 
         if recipe.prune:
-            from .prune_job import pruned_network
-            from .recipe import load_prune_recipe
+            from slim.jobs.prune_det import pruned_network
+            from slim.recipe import load_prune_recipe
 
             prune_recipe = load_prune_recipe(_beside(recipe.prune, getattr(recipe, "source", None)))
             # the photos this job was given (--images) are the pruned model's too
             name, teacher, student, info = pruned_network(prune_recipe, model or prune_recipe.model,
                                                           recipe.data.images or None)
-            from .pruning import flops, params
+            from slim.methods.pruning import flops, params
 
             shape = [1, 3, prune_recipe.prune.input_size, prune_recipe.prune.input_size]
             info.update(params={"float": params(teacher), "pruned": params(student)},
@@ -274,29 +274,29 @@ class DetQuant(QuantTask):
     calib_key, calib_flag, calib_what = "images", "--images", "photos"
 
     def gate_set(self, path):
-        from .data import det_data
+        from slim.data import det_data
 
         return det_data.labelled(path)
 
     def synthetic_eval(self, recipe, n, split="eval"):
-        from .data import det_data
+        from slim.data import det_data
 
         return det_data.synthetic(n, split, (self.CALIB_SIDE,) * 2)
 
     def real_calibration(self, path, n):
-        from .data import det_data
+        from slim.data import det_data
 
         return det_data.calibration_crops(path, n, self.CALIB_SIDE, recipe_limit=960)
 
     def synthetic_calibration(self, n, split="calib"):
-        from .data import det_data
+        from slim.data import det_data
 
         return det_data.synthetic(n, "pool", (self.CALIB_SIDE,) * 2)
 
     def real_selection(self, path, calib_size, n):
         from lite.readers import held_out
 
-        from .data import sources
+        from slim.data import sources
 
         photos = sources.photos(path)
         if any(gt is None for _, gt in photos):
@@ -314,7 +314,7 @@ class DetQuant(QuantTask):
         (mixed.rank_by: output), so the synthetic split stands in here."""
         from lite.readers import evenly
 
-        from .data import sources
+        from slim.data import sources
 
         src = self.calibration_source(recipe)
         photos = sources.photos(src) if src else None
@@ -336,8 +336,8 @@ class DetQuant(QuantTask):
         return {"x": tuple(recipe.gate.bench_shape or (1, 3, 640, 640))}
 
     def qat_setup(self, source):
-        from .distill import _loss
-        from .model_source import load_det
+        from slim.methods.det_distill import _loss
+        from slim.families.model_source import load_det
 
         def bce_dice(out, t, F):  # the probability map against the float model's
             return _loss(out[:, :1], t[:, :1], F)
@@ -347,7 +347,7 @@ class DetQuant(QuantTask):
 
 def _beside(name: str, recipe_file: Path | None) -> Path:
     """A recipe named inside another: a path, else a file beside it or in recipes/."""
-    from .recipe import RECIPES_DIR
+    from slim.recipe import RECIPES_DIR
 
     p = Path(name)
     for cand in (p, (recipe_file.parent / name) if recipe_file else None, RECIPES_DIR / name):
@@ -359,8 +359,8 @@ def _beside(name: str, recipe_file: Path | None) -> Path:
 def _det_dir(model: str, work: Path) -> tuple[str, Path]:
     """An inference dir for a det model: used as is when it is one, else the
     DB network rebuilt from the weights (zoo name, ONNX, .pdparams) and exported."""
-    from .model_source import export_inference, load_det
-    from .zoo import get, resolve
+    from slim.families.model_source import export_inference, load_det
+    from slim.families.zoo import get, resolve
 
     p = Path(model)
     if p.is_dir() and (any(p.glob("*.pdmodel")) or (p / "__model__").is_file()):
@@ -402,8 +402,8 @@ class RecQuant(QuantTask):
             self.metric = recipe.gate.metric
         from lite.parity import paddle_inference
 
-        from .nets.weights import inference_input_shape
-        from .zoo import MODELS
+        from slim.nets.weights import inference_input_shape
+        from slim.families.zoo import MODELS
 
         shape = inference_input_shape(models.baseline)
         height = shape[2] if len(shape) == 4 and shape[2] > 0 else 32
@@ -416,26 +416,26 @@ class RecQuant(QuantTask):
         self.spec = RecSpec(charset_for(dict_file, int(out.shape[-1]), models.name), height)
 
     def gate_set(self, path):
-        from .data import sources
+        from slim.data import sources
 
         return sources.crops(path)
 
     def synthetic_eval(self, recipe, n, split="eval"):
-        from .data import rec_data
+        from slim.data import rec_data
 
         return rec_data.synthetic(n, split, self.spec.charset, self.spec.height)
 
     def real_calibration(self, path, n):
         from lite.readers import evenly
 
-        from .data import sources
+        from slim.data import sources
 
         return evenly(sources.crops(path), n)
 
     def real_selection(self, path, calib_size, n):
         from lite.readers import held_out
 
-        from .data import sources
+        from slim.data import sources
 
         words = sources.crops(path)
         if any(not t for _, t in words):
@@ -443,7 +443,7 @@ class RecQuant(QuantTask):
         return held_out(words, calib_size, n, f"{words.name}-select")
 
     def synthetic_calibration(self, n, split="calib"):
-        from .data import rec_data
+        from slim.data import rec_data
 
         s = self.spec
         return rec_data.synthetic(n, split, s.charset, s.height, s.min_width)
@@ -486,8 +486,8 @@ class RecQuant(QuantTask):
     def qat_labelled(self, recipe, n):
         from lite.readers import ListReader, evenly, held_out_indices
 
-        from .data import sources
-        from .qat import Labelled
+        from slim.data import sources
+        from slim.methods.qat import Labelled
 
         src = self.calibration_source(recipe)
         if not src:
@@ -507,12 +507,12 @@ class RecQuant(QuantTask):
     def after_ptq(self, qdir, recipe):
         if recipe.quant.rnn_weights != "int8":
             return qdir
-        from .rnn_weights import int8_rnn_weights
+        from slim.graph.rnn_weights import int8_rnn_weights
 
         return int8_rnn_weights(qdir, qdir.parent / (qdir.name + "_rnn8"))
 
     def qat_setup(self, source):
-        from .model_source import load_rec
+        from slim.families.model_source import load_rec
 
         def kl(out, t, F):  # per timestep: the training student gives logits, the eval teacher probabilities
             import paddle
@@ -538,7 +538,7 @@ def _ctc(out, labels: list, F):
 def _rec_dir(model: str, work: Path) -> tuple[str, Path]:
     """An inference dir for a rec model: used as is when it is one (any
     architecture), else the CRNN rebuilt from the weights and exported."""
-    from .model_source import _local, export_inference, load_rec
+    from slim.families.model_source import _local, export_inference, load_rec
 
     name, p = _local(model, "rec")
     if p.is_dir() and (any(p.glob("*.pdmodel")) or (p / "__model__").is_file()):

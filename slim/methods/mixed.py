@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .candidates import compile_arm, prepare
-from .layer_sensitivity import sensitivity
-from .ptq import quant_post_static
-from .recipe import QuantRecipe, parse_algo
-from .workers import call, cores, log, payload_pool
+from slim.methods.compile import compile_arm, prepare
+from slim.methods.layer_sensitivity import sensitivity
+from slim.methods.ptq import quant_post_static
+from slim.recipe import QuantRecipe, parse_algo
+from slim.workers import call, cores, log, payload_pool
 
 MAX_PAYLOAD = 256 << 20  # bytes of calibration and ranking data sent to each worker; more: build in-process
 
@@ -131,6 +131,6 @@ def plan_float_layers(ranked: list[str], numel: dict[str, int], room: float,
 
 
 def _weight_sizes(model_dir: Path) -> dict[str, int]:
-    from .nets.weights import inference_params
+    from slim.nets.weights import inference_params
 
     return {n: int(a.size) for n, a in inference_params(model_dir)}

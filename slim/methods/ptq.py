@@ -54,7 +54,7 @@ def quant_post_static(model_dir: str | Path, out_dir: str | Path, calib: np.ndar
     import paddle
     from paddleslim.quant import quant_post_static as _qps
 
-    from .static_program import static_mode
+    from slim.graph.static_program import static_mode
 
     quiet_paddleslim()  # its loggers exist once paddleslim is imported
     _zero_d_tensors_as_1d()

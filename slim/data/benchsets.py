@@ -65,7 +65,7 @@ def cls_gate_words(d: Path | None = None, per_set: int = CLS_WORDS_PER_SET) -> P
 def seed_official_nb() -> None:
     """The official slim .nb files from the shared folder into the cache (sha256-checked), where
     a report looks for them before it tries their official URL."""
-    from .zoo import OFFICIAL_SLIM_NB, official_slim_nb
+    from slim.families.zoo import OFFICIAL_SLIM_NB, official_slim_nb
 
     for stage, (name, _) in OFFICIAL_SLIM_NB.items():
         local = shared_dir() / "models" / "official_slim_nb" / name

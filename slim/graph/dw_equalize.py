@@ -32,7 +32,7 @@ FLOOR = 1e-2  # a channel that is all but silent is raised at most 100x
 
 def _depthwise_inputs(sm) -> list:
     """(conv op, input name) of the depthwise convs whose input only they read and that is not the feed."""
-    from .affine_fold import _consumers, _param
+    from slim.graph.affine_fold import _consumers, _param
 
     out = []
     for op in sm.block.ops:
@@ -65,7 +65,7 @@ def equalize_depthwise_inputs(sm, calib: np.ndarray, batch_size: int = 16) -> in
     """Equalize an open StaticModel in place; how many depthwise inputs were equalized."""
     import paddle
 
-    from .affine_fold import _param, _set_param
+    from slim.graph.affine_fold import _param, _set_param
 
     block = sm.block
     convs = _depthwise_inputs(sm)
@@ -91,7 +91,7 @@ def equalize_depthwise_inputs(sm, calib: np.ndarray, batch_size: int = 16) -> in
 def equalize_model(model_dir: str | Path, out_dir: str | Path, calib: np.ndarray) -> tuple[Path, int]:
     """`model_dir` with its depthwise inputs equalized on `calib`, written to
     `out_dir`; (model_dir, 0) without writing when it has none."""
-    from .kernel_rewrites import apply_rewrites  # the same open, transform, save-if-changed as the folds
+    from slim.graph.kernel_rewrites import apply_rewrites  # the same open, transform, save-if-changed as the folds
 
     d, counts = apply_rewrites(model_dir, out_dir, {"dw": lambda sm: equalize_depthwise_inputs(sm, calib)}, None)
     return d, counts.get("dw", 0)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 def fold_bias_reshapes(model_dir: str | Path) -> int:
     """Rewrite the inference model in `model_dir` in place; returns how many reshapes were folded."""
-    from .static_program import open_inference_model
+    from slim.graph.static_program import open_inference_model
 
     with open_inference_model(model_dir) as sm:
         block = sm.block

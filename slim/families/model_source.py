@@ -8,12 +8,12 @@ from pathlib import Path
 
 from lite.errors import LiteError
 
-from .zoo import resolve
+from slim.families.zoo import resolve
 
 
 def build_network(task: str):
     if task == "cls":
-        from .nets.cls_mobilenetv3 import TextClassifier
+        from slim.nets.cls_mobilenetv3 import TextClassifier
 
         return TextClassifier(), "ch_ppocr_mobile_v2.0_cls (MobileNetV3 small x0.35)", [None, 3, None, None]
     raise LiteError(f"no trainable network for task {task!r} in this version")
@@ -40,7 +40,7 @@ def export_inference(net, out_dir: Path, input_shape: list) -> Path:
     spec = [paddle.static.InputSpec(shape=input_shape, dtype="float32", name="x")]
     _forget_traced_parameters()
     paddle.jit.save(paddle.jit.to_static(net, input_spec=spec, full_graph=True), str(out_dir / "inference"))
-    from .program_fold import fold_bias_reshapes
+    from slim.graph.program_fold import fold_bias_reshapes
 
     fold_bias_reshapes(out_dir)
     return out_dir
@@ -48,7 +48,7 @@ def export_inference(net, out_dir: Path, input_shape: list) -> Path:
 
 def load_network(task: str, source: str | Path):
     """The task's dygraph network with the weights of `source` (checkpoint, inference dir or ONNX)."""
-    from .nets.weights import load_weights
+    from slim.nets.weights import load_weights
 
     net, what, _ = build_network(task)
     load_weights(net, source, what)
@@ -63,14 +63,14 @@ def inference_dir(model: str, task: str, work: Path) -> tuple[str, Path]:
             and not (p / "__model__").is_file() and ((p / "model.onnx").is_file() or any(p.glob("*.pdparams"))):
         if p.is_dir():
             p = p / "model.onnx" if (p / "model.onnx").is_file() else sorted(p.glob("*.pdparams"))[0]
-        from .nets.weights import load_weights
+        from slim.nets.weights import load_weights
 
         net, what, shape = build_network(task)
         load_weights(net, p, what)
         name = p.parent.name if p.stem in ("model", "best_accuracy", "latest") else p.stem
         return name, export_inference(net, work / "from_weights", shape)
     if not p.exists():
-        from .zoo import get
+        from slim.families.zoo import get
 
         m = get(model)
         if m.task != task:
@@ -82,8 +82,8 @@ def load_det(model: str) -> tuple[str, object]:
     """(name, DB network with `model`'s weights and channel counts): a zoo
     name, an inference dir, an ONNX export or a trained `.pdparams`
     (PaddleOCR keys; with a threshold head when the checkpoint has one)."""
-    from .nets.det_db import DBNet, widths_from_list, widths_of
-    from .nets.weights import load_weights, read_weights
+    from slim.nets.det_db import DBNet, widths_from_list, widths_of
+    from slim.nets.weights import load_weights, read_weights
 
     name, p = _local(model, "det")
     src = read_weights(p)
@@ -107,8 +107,8 @@ def load_rec(model: str) -> tuple[str, object]:
     dir, an ONNX export or a trained `.pdparams` of a v2.0 CRNN recognizer.
     Class count and LSTM width come from the weights; an ONNX export's hard-
     sigmoid slope from its graph."""
-    from .nets.rec_crnn import CRNN, shape_of
-    from .nets.weights import load_weights, read_weights
+    from slim.nets.rec_crnn import CRNN, shape_of
+    from slim.nets.weights import load_weights, read_weights
 
     name, p = _local(model, "rec")
     src = read_weights(p)
@@ -121,11 +121,11 @@ def load_rec(model: str) -> tuple[str, object]:
         else:
             n_classes, hidden = shape_of([a.shape for _, a in src])
             if p.suffix == ".onnx":
-                from .nets.onnx_weights import float_attrs
+                from slim.nets.onnx_weights import float_attrs
 
                 slope = next((a["alpha"] for a in float_attrs(p, "HardSigmoid") if "alpha" in a), 0.2)
             else:
-                from .nets.weights import inference_attr
+                from slim.nets.weights import inference_attr
 
                 slope = inference_attr(p, "hard_sigmoid", "slope") or 0.2
     except (KeyError, StopIteration, AttributeError, IndexError):
@@ -141,7 +141,7 @@ def model_name(model: str) -> str:
     """The name a model goes by: a zoo name (aliases resolved) or its folder/file name."""
     p = Path(model)
     if not p.exists():
-        from .zoo import ALIASES
+        from slim.families.zoo import ALIASES
 
         return ALIASES.get(model, model)
     if p.is_file() and p.stem in ("model", "best_accuracy", "latest", "inference"):
@@ -153,7 +153,7 @@ def _local(model: str, task: str) -> tuple[str, Path]:
     """(name, local path) for a zoo name (downloaded once) or a local model."""
     p = Path(model)
     if not p.exists():
-        from .zoo import get
+        from slim.families.zoo import get
 
         m = get(model)
         if m.task != task:

@@ -49,9 +49,9 @@ def qat_finetune(student, teacher, loss_fn, out_dir: Path, pool: np.ndarray, run
     import paddle.nn.functional as F
     from paddleslim import QAT
 
-    from .model_source import _forget_traced_parameters
-    from .program_fold import fold_bias_reshapes
-    from .ptq import quiet_paddleslim
+    from slim.families.model_source import _forget_traced_parameters
+    from slim.graph.program_fold import fold_bias_reshapes
+    from slim.methods.ptq import quiet_paddleslim
 
     paddle.disable_static()
     paddle.seed(run.seed)
@@ -98,7 +98,7 @@ def layers_of(net, source: Path, weight_names: list) -> list:
         return []
     from lite.errors import LiteError
 
-    from .nets.weights import inference_params, unique_state
+    from slim.nets.weights import inference_params, unique_state
 
     static = [name for name, _ in inference_params(source)]
     keys = list(unique_state(net)[0])

@@ -24,11 +24,11 @@ from lite.ocr.det import hmean
 from lite.opt import opt
 from lite.paths import home, shared_dir
 
-from .data import det_data, sources
-from .data.det_pool import DetPool
-from .model_source import export_inference, load_det
-from .recipe import PruneRecipe
-from .workers import log as _log
+from slim.data import det_data, sources
+from slim.data.det_pool import DetPool
+from slim.families.model_source import export_inference, load_det
+from slim.recipe import PruneRecipe
+from slim.workers import log as _log
 
 REFERENCE = "ch_ppocr_mobile_v2.0_det_prune"
 
@@ -60,7 +60,7 @@ def training_photos(recipe: PruneRecipe, images: str | None = None):
 
 def net_hmean(net, items: list, limit_side_len: int = 960, batch: int = 16) -> float:
     """hmean of a dygraph detector."""
-    from .data.det_pool import net_maps
+    from slim.data.det_pool import net_maps
 
     maps = net_maps(net, [img for img, _ in items], limit_side_len, batch)
     return hmean(items, [m[None, None] for m in maps])["hmean"]
@@ -85,8 +85,8 @@ def _key(*parts) -> str:
 def clean_copy(net):
     """A fresh DBNet with the pruned network's channel counts and weights (no
     PaddleSlim backup buffers, depthwise groups set by construction)."""
-    from .nets.det_db import DBNet, widths_of
-    from .pruning import rebuilt
+    from slim.nets.det_db import DBNet, widths_of
+    from slim.methods.pruning import rebuilt
 
     return rebuilt(net, lambda shapes: DBNet(widths_of(shapes), with_thresh=net.head.with_thresh))
 
@@ -96,8 +96,8 @@ def reference_model() -> dict | None:
     f = shared_dir() / "models" / REFERENCE / "model.onnx"
     if not f.is_file():
         return None
-    from .nets.det_db import DBNet, widths_from_list
-    from .nets.weights import load_weights, read_weights
+    from slim.nets.det_db import DBNet, widths_from_list
+    from slim.nets.weights import load_weights, read_weights
 
     src = read_weights(f)
     net = DBNet(widths_from_list(src), with_thresh=True)
@@ -116,7 +116,7 @@ def prune(recipe: PruneRecipe, teacher, job: Path, pool: DetPool) -> tuple[objec
     """Sensitivity on real crops -> plan -> pruned network (not yet fine-tuned)."""
     import copy
 
-    from .pruning import Pruner, plan_for_flops, sensitivity
+    from slim.methods.pruning import Pruner, plan_for_flops, sensitivity
 
     size = recipe.prune.input_size
     shape = [1, 3, size, size]
@@ -151,7 +151,7 @@ def prune(recipe: PruneRecipe, teacher, job: Path, pool: DetPool) -> tuple[objec
 
 
 def finetune(recipe: PruneRecipe, teacher, student, job: Path, pool: DetPool) -> dict:
-    from .distill import distill_online
+    from slim.methods.det_distill import distill_online
 
     ft = recipe.finetune
     lw = ft.label_weight if uses_labels(recipe, pool) else 0.0
@@ -168,7 +168,7 @@ def holdout_scores(teacher, student, pool: DetPool, labels: bool) -> dict | None
     on): against their labels, or against the float model's detections."""
     if not pool.holdout:
         return None
-    from .data.det_pool import detect
+    from slim.data.det_pool import detect
 
     items = pool.holdout
     against = "labels"
@@ -246,7 +246,7 @@ def _side_scores(recipe, sets, rank, subset, nb: dict, tag: str, cache: Path | N
 
 def run(recipe: PruneRecipe, model: str | None = None, data: list[str] | str | None = None,
         out: str | None = None, images: str | None = None) -> dict:
-    from .pruning import flops, params
+    from slim.methods.pruning import flops, params
 
     t0 = time.time()
     sets = eval_sets(recipe, [data] if isinstance(data, str) else data)

@@ -21,13 +21,13 @@ from lite.opt import opt
 from lite.paths import home
 from lite.readers import ListReader, evenly
 
-from .candidates import compile_arm, prepare
-from .job_cache import job_cache, sets_digest
-from .mixed_precision import mixed
-from .ptq import quant_post_static
-from .quant_tasks import QuantTask, get_task
-from .recipe import QuantRecipe, parse_algo
-from .workers import log as _log
+from slim.methods.compile import compile_arm, prepare
+from slim.jobs.cache import job_cache, sets_digest
+from slim.methods.mixed import mixed
+from slim.methods.ptq import quant_post_static
+from slim.families.base import QuantTask, get_task
+from slim.recipe import QuantRecipe, parse_algo
+from slim.workers import log as _log
 
 
 class _Gate:
@@ -112,7 +112,7 @@ def _search(recipe, task, source, work, calib, rank, base_acc) -> list[dict]:
 
 
 def _qat(recipe, task, source, work, rank, base_acc, gate: _Gate, tried: list) -> dict | None:
-    from .qat import QATRun, qat_finetune
+    from slim.methods.qat import QATRun, qat_finetune
 
     q = recipe.qat
     try:
@@ -159,7 +159,7 @@ def _prescreened(recipe, base_acc: float, acc: float) -> bool:
 
 
 def _weight_only(recipe, task, source, work, calib, rank, base_acc, gate: _Gate, tried: list) -> dict | None:
-    from .gptq import gptq_round_model
+    from slim.methods.gptq import gptq_round_model
 
     wo = recipe.weight_only
     qdir, stats = gptq_round_model(source, work / "weight_only", calib[:wo.calib_size], wo.damp,
@@ -194,7 +194,7 @@ def run(recipe: QuantRecipe, model: str | None = None, data: list[str] | str | N
         models = task.models(recipe, model, work)
         task.bind(recipe, models)
         if recipe.quant.kernel_rewrites:  # folds that change weights come before calibration
-            from .kernel_rewrites import fold_float_model
+            from slim.graph.kernel_rewrites import fold_float_model
 
             models.source, folds = fold_float_model(models.source, work / "source_folded")
             if folds:
@@ -207,7 +207,7 @@ def run(recipe: QuantRecipe, model: str | None = None, data: list[str] | str | N
         calib = task.calibration(recipe, recipe.quant.calib_size)
         float_source = models.source  # weight-only keeps float activations: no equalization needed
         if recipe.quant.equalize_dw:  # exact in float; the int8 per-tensor input scales then fit every channel
-            from .dw_equalize import equalize_model
+            from slim.graph.dw_equalize import equalize_model
 
             models.source, n = equalize_model(models.source, work / "source_equalized", calib)
             _log(f"equalized the input channels of {n} depthwise conv(s) on {len(calib)} calibration crops")
@@ -381,7 +381,7 @@ def _official(task: QuantTask, gate: _Gate) -> dict | None:
     and items. Left out, with the reason logged, where it cannot be had."""
     if not task.official_stage:
         return None
-    from .zoo import official_slim_nb
+    from slim.families.zoo import official_slim_nb
 
     try:
         nb = official_slim_nb(task.official_stage)
@@ -410,7 +410,7 @@ def _float_rewritten(recipe, model_dir: Path, shapes: dict, height: int | None) 
     so the report can say how much of the gain is those and how much is int8."""
     if not recipe.quant.kernel_rewrites:
         return None
-    from .kernel_rewrites import fold_float_model, rewrite_for_arm_kernels
+    from slim.graph.kernel_rewrites import fold_float_model, rewrite_for_arm_kernels
 
     with tempfile.TemporaryDirectory(prefix="slimdw.") as tmp:
         d, folds = fold_float_model(model_dir, Path(tmp) / "float_folded")
@@ -520,7 +520,7 @@ def render_md(r: dict) -> str:
     if r.get("prepared"):
         what = {"scalar_affines": "scalar affine pair(s) folded into the convs beside them",
                 "equalized_depthwise_inputs": "depthwise conv(s) with their input channels equalized on the "
-                                              "calibration crops (slim/dw_equalize.py)"}
+                                              "calibration crops (slim/graph/dw_equalize.py)"}
         lines += ["Before calibration (exact in float): " + "; ".join(
             f"{n} {what.get(k, k)}" for k, n in r["prepared"].items()) + "."
             + (" The weight-only candidate starts before the equalization, which only int8 activations need."
@@ -530,7 +530,7 @@ def render_md(r: dict) -> str:
     if s["method"] == "weight-only":
         lines += [f"Weight-only: {s['weight_only_ops']} conv2d / fc layers keep int8 weights (one scale per output "
                   "channel; the runtime dequantizes them when it loads the model), rounded by "
-                  f"{s['rounding']['method']} on the calibration crops (slim/gptq.py); depthwise convs stay float.", ""]
+                  f"{s['rounding']['method']} on the calibration crops (slim/methods/gptq.py); depthwise convs stay float.", ""]
     if "pruning" in r:
         p = r["pruning"]
         lines += [f"Pruned first with `{p['recipe']}` (predicted drop {100 * p['plan']['predicted_drop']:.2f} points, "

@@ -34,7 +34,7 @@ def int8_rnn_weights(model_dir: str | Path, out_dir: str | Path) -> Path:
     import paddle
     from paddle.base import core
 
-    from .static_program import open_inference_model
+    from slim.graph.static_program import open_inference_model
 
     out_dir = Path(out_dir)
     with open_inference_model(model_dir) as sm:

@@ -84,7 +84,7 @@ def _im2col(x: np.ndarray, kh: int, kw: int, stride, pad, dil) -> np.ndarray:
 
 def _layers(sm) -> list[tuple]:
     """(op, weight name, input name, weight) of the layers opt quantizes weight-only."""
-    from .affine_fold import _param
+    from slim.graph.affine_fold import _param
 
     out = []
     for op in sm.block.ops:
@@ -112,8 +112,8 @@ def gptq_round_model(model_dir: str | Path, out_dir: str | Path, calib: np.ndarr
     MSE clip and plain rounding); written to out_dir. Returns (out_dir, stats)."""
     from tqdm import tqdm
 
-    from .affine_fold import _set_param
-    from .static_program import open_inference_model
+    from slim.graph.affine_fold import _set_param
+    from slim.graph.static_program import open_inference_model
 
     with open_inference_model(model_dir) as sm:
         layers = _layers(sm)

@@ -15,7 +15,7 @@ from lite.paths import home
 def weights_key(model_dir: Path) -> str:
     """The model's weights, whatever their names: an exported program's
     variable names depend on what the exporting process built before."""
-    from .nets.weights import inference_params
+    from slim.nets.weights import inference_params
 
     digests = sorted(hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest() + str(a.shape)
                      for _, a in inference_params(model_dir))

@@ -7,17 +7,17 @@ from pathlib import Path
 from lite.nbfile import read_nb
 from lite.opt import opt
 
-from .quant_tasks import QuantTask
-from .recipe import QuantRecipe
+from slim.families.base import QuantTask
+from slim.recipe import QuantRecipe
 
 
 def prepare(task: QuantTask, qdir: Path, recipe: QuantRecipe) -> Path:
     """The model a candidate's `.nb` is compiled from: the task's storage
     rewrite (rec: int8 BiLSTM weights), then the exact rewrites for Lite's ARM
-    kernels (slim/kernel_rewrites.py)."""
+    kernels (slim/graph/kernel_rewrites.py)."""
     qdir = task.after_ptq(qdir, recipe)
     if recipe.quant.kernel_rewrites:
-        from .kernel_rewrites import rewrite_for_arm_kernels
+        from slim.graph.kernel_rewrites import rewrite_for_arm_kernels
 
         qdir, _ = rewrite_for_arm_kernels(qdir, qdir.parent / (qdir.name + "_rw"), task.fixed_height())
     return qdir

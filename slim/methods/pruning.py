@@ -27,7 +27,7 @@ METHODS = ("fpgm", "l1")
 def pruner_class(method: str):
     from paddleslim.dygraph import FPGMFilterPruner, L1NormFilterPruner
 
-    from .ptq import quiet_paddleslim
+    from slim.methods.ptq import quiet_paddleslim
 
     quiet_paddleslim()  # after the import: the pruners' loggers exist only then
     classes = {"fpgm": FPGMFilterPruner, "l1": L1NormFilterPruner}

@@ -16,11 +16,11 @@ from tqdm import tqdm
 
 from lite.atomic import write_bytes
 
-from .job_cache import job_cache
-from .ptq import quant_post_static
-from .quant_tasks import QuantTask, get_task
-from .recipe import QuantRecipe, parse_algo
-from .workers import call, cores, payload_pool
+from slim.jobs.cache import job_cache
+from slim.methods.ptq import quant_post_static
+from slim.families.base import QuantTask, get_task
+from slim.recipe import QuantRecipe, parse_algo
+from slim.workers import call, cores, payload_pool
 
 OUTPUT_PROBES = 32      # calibration crops whose outputs rank the layers (mixed.rank_by: output)
 MAX_WORKERS = 4         # each worker holds a model and its calibration data
@@ -58,7 +58,7 @@ class _Scan:
 
 def quantizable_weights(model_dir: Path, op_types: list[str]) -> list[str]:
     """Weights of the ops PTQ quantizes (conv filters, fc/matmul weights), in program order."""
-    from .nets.weights import op_weights
+    from slim.nets.weights import op_weights
 
     return [n for n, op in op_weights(model_dir) if op in op_types]
 

@@ -3,7 +3,7 @@ recognizer's MobileNetV3 backbone, fine-tuned by per-timestep KL
 distillation from the unpruned network (no labels), gated on the word
 accuracy of the compiled ARM `.nb`.
 
-The pruning machinery is the detector's (slim/pruning.py: PaddleSlim's
+The pruning machinery is the detector's (slim/methods/pruning.py: PaddleSlim's
 dygraph pruners, a cached per-unit scan, a FLOPs-targeted plan with channel
 counts kept at multiples of 8); only the network rebuild, the score and
 the distillation loss are the recognizer's.
@@ -23,16 +23,16 @@ from lite import paths
 from lite.atomic import atomic_dir
 from lite.errors import LiteError
 
-from .recipe import RecPruneRecipe
+from slim.recipe import RecPruneRecipe
 
 SEED = 2024
 
 
 def clean_copy(net):
     """A fresh CRNN with the pruned network's channel counts and weights."""
-    from .nets.cls_mobilenetv3 import widths_of
-    from .nets.rec_crnn import CRNN
-    from .pruning import rebuilt
+    from slim.nets.cls_mobilenetv3 import widths_of
+    from slim.nets.rec_crnn import CRNN
+    from slim.methods.pruning import rebuilt
 
     return rebuilt(net, lambda shapes: CRNN(net.n_classes, net.hidden_size, se_slope=net.se_slope,
                                             widths=widths_of(shapes)), "pruned recognizer")
@@ -67,8 +67,8 @@ def word_pool(charset, height: int, n: int, width: int = 320, calib: str | None 
     from lite.ocr.rec import preprocess
     from lite.readers import evenly
 
-    from .data import sources
-    from .data.rec_data import synthetic
+    from slim.data import sources
+    from slim.data.rec_data import synthetic
 
     words = evenly(sources.crops(calib), n) if calib else synthetic(n, "calib", charset, height, width)
     return np.stack([preprocess(img, height, width) for img, _ in words])
@@ -81,7 +81,7 @@ def distill_rec(student, teacher, pool: np.ndarray, steps: int, batch_size: int,
     import paddle
     import paddle.nn.functional as F
 
-    from .distill import resumable_adam, train_steps
+    from slim.methods.det_distill import resumable_adam, train_steps
 
     paddle.seed(SEED)
     opt, sched, start = resumable_adam(student, lr, steps, ckpt_dir)
@@ -128,10 +128,10 @@ def run(recipe: RecPruneRecipe, model: str | None = None, data: list[str] | str 
     from lite.opt import opt
     from lite.readers import evenly
 
-    from .data import rec_data, sources
-    from .model_source import export_inference, load_rec
-    from .pruning import Pruner, flops, params, plan_for_flops, sensitivity
-    from .zoo import MODELS
+    from slim.data import rec_data, sources
+    from slim.families.model_source import export_inference, load_rec
+    from slim.methods.pruning import Pruner, flops, params, plan_for_flops, sensitivity
+    from slim.families.zoo import MODELS
 
     t0 = time.time()
     source = model or recipe.model
