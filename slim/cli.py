@@ -7,31 +7,23 @@ import sys
 from lite.errors import LiteError
 
 
-QUANT_TASKS = {"cls": ("cls", "cls_quant.yaml"), "det_mobile": ("det", "det_mobile_quant.yaml"),
-               "rec": ("rec", "rec_quant.yaml")}
-# recognizers with a recipe of their own; any other uses rec_quant.yaml
-REC_RECIPES = {"en_number_mobile_v2.0_rec": "rec_en_number_quant.yaml", "japan_mobile_v2.0_rec": "rec_japan_quant.yaml",
-               "ch_PP-OCRv4_rec": "rec_ppocrv4_quant.yaml"}
+def _quant_recipe(cli_name: str, recipe: str | None, model: str | None):
+    """The family a job name means and its recipe (the given one, else the
+    family's default for the model), checked to be that family's."""
+    from slim.families.base import by_cli_name
+    from slim.recipe import load_quant_recipe
 
-
-def _default_recipe(task: str, model: str | None) -> str:
-    if task == "rec" and model:
-        from slim.families.model_source import model_name
-
-        return REC_RECIPES.get(model_name(model), "rec_quant.yaml")
-    return QUANT_TASKS[task][1]
+    family = by_cli_name(cli_name)
+    r = load_quant_recipe(recipe, family.default_recipe(model))
+    if r.task != family.task:
+        raise LiteError(f"{recipe}: a {r.task} recipe; `slim quant {cli_name}` needs task: {family.task}")
+    return r
 
 
 def cmd_quant(args):
     from slim.jobs.quant import run
-    from slim.recipe import load_quant_recipe
 
-    if args.task not in QUANT_TASKS:
-        raise LiteError(f"slim quant {args.task}: not in this version; quantize one of {', '.join(QUANT_TASKS)}")
-    task = QUANT_TASKS[args.task][0]
-    recipe = load_quant_recipe(args.recipe, _default_recipe(args.task, args.model))
-    if recipe.task != task:
-        raise LiteError(f"{args.recipe}: a {recipe.task} recipe; `slim quant {args.task}` needs task: {task}")
+    recipe = _quant_recipe(args.task, args.recipe, args.model)
     r = run(recipe, model=args.model, data=args.data, out=args.out, images=args.images, calib=args.calib)
     b, s = r["baseline"], r["slim"]
     m = r["metric"]
@@ -51,86 +43,66 @@ def cmd_quant(args):
 
 
 def cmd_prune(args):
-    if args.task == "rec":
-        return _prune_rec(args)
-    from slim.jobs.prune_det import run
-    from slim.recipe import load_prune_recipe
+    from slim.families.base import by_cli_name
+    from slim.jobs.registry import prune_job
 
-    recipe = load_prune_recipe(args.recipe)
-    r = run(recipe, model=args.model, data=args.data, out=args.out, images=args.images)
-    b, s = r["baseline"], r["slim"]
-    print(f"{r['model']}: FLOPs x{r['ratios']['flops']:.3f}, ARM instructions x{r['ratios']['instructions']:.3f} "
-          f"({r['cpu']}), x86 {r['ratios']['x86_speedup']:.2f}x faster; hmean on the ARM .nb "
-          f"{s['metric_value']:.4f} vs {b['metric_value']:.4f} ({r['eval_set']['gate_set']}, drop "
-          f"{r['drop_points']:+.2f} points, budget {r['budget_drop_points']}); {r['seconds']} s")
+    job = prune_job(by_cli_name(args.task).task)
+    r = job.run(job.load_recipe(args.recipe, job.default_recipe), model=args.model, data=args.data, out=args.out,
+                images=args.images, calib=args.calib)
+    print(job.summary(r))
     print(f"report: {args.out or 'output/slim_prune_' + r['model']}/report.md")
     if not r["passed"]:
-        print(f"error: the pruned .nb lost {r['drop_points']:.2f} hmean points (budget {r['budget_drop_points']}); "
-              "raise finetune.steps or prune.flops_keep in the recipe", file=sys.stderr)
+        print(f"error: {job.failure(r)}", file=sys.stderr)
         return 1
     return 0
 
 
-def _prune_rec(args):
-    from slim.recipe import load_rec_prune_recipe
-    from slim.jobs.prune_rec import run
-
-    r = run(load_rec_prune_recipe(args.recipe), model=args.model, data=args.data, out=args.out, calib=args.calib)
-    b, s = r["baseline"], r["slim"]
-    print(f"{r['model']}: FLOPs x{r['ratios']['flops']:.3f}, .nb x{r['ratios']['nb_bytes']:.3f}, ARM instructions "
-          f"x{r['ratios']['instructions']:.3f} ({r['cpu']}); word accuracy on the ARM .nb {s['metric_value']:.4f} "
-          f"vs {b['metric_value']:.4f} (drop {r['drop_points']:+.2f} points, budget {r['budget_drop_points']}); "
-          f"{r['seconds']} s")
-    print(f"report: {args.out or 'output/slim_prune_' + r['model']}/report.md")
-    if not r["passed"]:
-        print(f"error: the pruned .nb lost {r['drop_points']:.2f} points of word accuracy (budget "
-              f"{r['budget_drop_points']}); raise prune.flops_keep or finetune.steps in the recipe", file=sys.stderr)
-        return 1
-    return 0
-
-
-BENCH_RECIPES = {"cls": "cls_quant.yaml", "det_mobile_prune_quant": "det_mobile_prune_quant.yaml"}
-
-
-def cmd_bench(args):
+def _read_report(f):
     import json
     from pathlib import Path
 
+    f = Path(f)
+    if not f.is_file():
+        raise LiteError(f"{f}: no such report; run `slim bench` without --report first")
+    try:
+        return json.loads(f.read_text())
+    except ValueError as e:
+        raise LiteError(f"{f}: not a JSON report ({e}); pass the report.json a slim job wrote") from None
+
+
+def _bench_run(args, bench) -> dict:
+    """The bench's default job on the real sets of ../shared."""
+    from slim.data import benchsets
+    from slim.jobs.registry import prune_job
+
+    sets = benchsets.for_task(args.task)
+    benchsets.seed_official_nb()
+    out = args.out or f"output/bench_{args.task}"
+    kw = dict(model=args.model, data=sets.data, images=sets.images, calib=sets.calib, out=out)
+    if bench.verb == "prune":
+        job = prune_job(bench.family)
+        return job.run(job.load_recipe(args.recipe, bench.recipe or job.default_recipe), **kw)
+    from slim.families.base import get_family
+    from slim.jobs.quant import run
+    from slim.recipe import load_quant_recipe
+
+    return run(load_quant_recipe(args.recipe, bench.recipe or get_family(bench.family).default_recipe(args.model)), **kw)
+
+
+def cmd_bench(args):
     from slim.acceptance import check, kind, render
+    from slim.jobs.registry import BENCHES
 
-    if args.report:
-        f = Path(args.report)
-        if not f.is_file():
-            raise LiteError(f"{f}: no such report; run `slim bench {args.task}` without --report first")
-        try:
-            report = json.loads(f.read_text())
-        except ValueError as e:
-            raise LiteError(f"{f}: not a JSON report ({e}); pass the report.json a slim job wrote") from None
-    else:
-        from slim.data import benchsets
-
-        sets = benchsets.for_task(args.task)
-        benchsets.seed_official_nb()
-        out = args.out or f"output/bench_{args.task}"
-        if args.task == "det_mobile":
-            from slim.jobs.prune_det import run
-            from slim.recipe import load_prune_recipe
-
-            report = run(load_prune_recipe(args.recipe), model=args.model, data=sets.data, images=sets.images,
-                         out=out)
-        else:
-            from slim.jobs.quant import run
-            from slim.recipe import load_quant_recipe
-
-            recipe = load_quant_recipe(args.recipe, BENCH_RECIPES.get(args.task) or _default_recipe("rec", args.model))
-            report = run(recipe, model=args.model, data=sets.data, images=sets.images, calib=sets.calib, out=out)
-    want = {"det_mobile": "det", "det_mobile_prune_quant": "det-quant"}.get(args.task, args.task)
+    bench = BENCHES[args.task]
+    report = _read_report(args.report) if args.report else _bench_run(args, bench)
+    want = f"{bench.family}-{bench.verb}"
+    where = args.report or args.out or f"output/bench_{args.task}"
     try:
         if kind(report) != want:
-            raise LiteError(f"{args.report}: a {kind(report)} report, not {args.task}")
+            raise LiteError(f"{where}: a {kind(report)} report, not {want} (`slim bench {args.task}`)")
         rows = check(report)
     except KeyError as e:
-        raise LiteError(f"{args.report or out}: the report has no {e.args[0]!r}; it was written by another version, "
+        raise LiteError(f"{where}: the report has no {e.args[0]!r}; it was written by another version, "
                         f"rerun `slim bench {args.task}` without --report") from None
     print(render(rows))
     return 0 if all(r["passed"] for r in rows) else 1
@@ -205,13 +177,18 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="Setuptools is replacing distutils")
     ap = argparse.ArgumentParser(prog="slim", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
+    from slim.families.base import by_cli_name, cli_names
+    from slim.jobs.registry import BENCHES, PRUNE_JOBS, prune_job
+
+    prune_job("det")  # imports the prune jobs, which register themselves
     _job_parser(sub, "quant", "post-training int8 quantization, gated on the ARM .nb", cmd_quant,
-                ["cls", "det_mobile", "rec"], "cls_quant.yaml")
+                cli_names(), "cls_quant.yaml")
+    prunable = [n for n in cli_names() if by_cli_name(n).task in PRUNE_JOBS]
     _job_parser(sub, "prune", "sensitivity-guided filter pruning + distillation, gated on the compiled .nb",
-                cmd_prune, ["det_mobile", "rec"], "det_mobile_prune.yaml or rec_prune.yaml")
+                cmd_prune, prunable, " or ".join(j.default_recipe for j in PRUNE_JOBS.values()))
     p = sub.add_parser("bench", help="run the default job on the real benchmark sets (ICDAR 2015, IIIT5K, SVT in "
                        "../shared) and check its acceptance targets (listed in the README) on its report")
-    p.add_argument("task", choices=["cls", "det_mobile", "det_mobile_prune_quant", "rec"])
+    p.add_argument("task", choices=list(BENCHES))
     p.add_argument("--report", help="check an existing report.json instead of running the job")
     p.add_argument("--recipe", help="the recipe to run (default: the task's default recipe)")
     p.add_argument("--model", help="the model the default job starts from (default: the recipe's)")

@@ -238,23 +238,26 @@ def _fill(cls, data, where: str, path: Path):
 
 
 def load_quant_recipe(path: str | Path | None, default_name: str = "cls_quant.yaml") -> QuantRecipe:
-    from slim.families.base import TASKS
+    from slim.families.base import FAMILIES, get_family
 
     path = Path(path) if path else RECIPES_DIR / default_name
     r = _fill(QuantRecipe, _read_yaml(path), "", path)
     r.source = path  # a prune recipe it names is looked up beside it
-    if r.task not in TASKS:
-        raise LiteError(f"{path}: `task`: unknown task {r.task!r}; use {', '.join(sorted(TASKS))}")
-    if r.prune and r.task != "det":
-        raise LiteError(f"{path}: `prune` is for det recipes; remove it")
+    try:
+        family = get_family(r.task)
+    except LiteError:
+        raise LiteError(f"{path}: `task`: unknown task {r.task!r}; use {', '.join(sorted(FAMILIES))}") from None
+    if r.prune and not family.prunable:
+        raise LiteError(f"{path}: `prune` is for {', '.join(k for k, f in FAMILIES.items() if f.prunable)} "
+                        "recipes; remove it")
     bad = [a for a in r.quant.algos if not isinstance(a, str) or parse_algo(a)[0] not in ALGOS
            or parse_algo(a)[1] not in ROUNDINGS]
     if bad:
         raise LiteError(f"{path}: `quant.algos`: unknown algorithm {bad[0]!r}; use {', '.join(sorted(ALGOS))}, "
                         "optionally with +adaround (e.g. hist+adaround)")
-    if r.gate.metric not in ("", "accuracy", "accuracy_alnum", "norm_edit_dis") or r.gate.metric and r.task != "rec":
-        raise LiteError(f"{path}: `gate.metric`: {r.gate.metric!r} is not a rec metric; use accuracy, accuracy_alnum "
-                        "or norm_edit_dis")
+    if r.gate.metric and r.gate.metric not in family.metrics:
+        raise LiteError(f"{path}: `gate.metric`: {r.gate.metric!r} is not a {r.task} metric; "
+                        + (f"use {', '.join(family.metrics)}" if family.metrics else "remove it"))
     if r.mixed.rank_by not in ("metric", "output"):
         raise LiteError(f"{path}: `mixed.rank_by` is {r.mixed.rank_by!r}; use metric or output")
     if r.mixed.scan_algo and parse_algo(r.mixed.scan_algo)[0] not in ALGOS:

@@ -5,7 +5,7 @@ from slim.acceptance import check
 
 
 def _det(hmean_float, hmean_pruned, label_weight, gate="icdar2015_test", synthetic=()):
-    return {"task": "det", "eval_set": {"gate_set": gate, "synthetic": list(synthetic)},
+    return {"task": "det", "kind": "prune", "eval_set": {"gate_set": gate, "synthetic": list(synthetic)},
             "baseline": {"metric_value": hmean_float}, "slim": {"metric_value": hmean_pruned},
             "finetune": {"label_weight": label_weight}, "seconds": 1000.0,
             "ratios": {"flops": 0.33, "instructions": 0.5, "latency_x86": 0.5}}

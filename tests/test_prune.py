@@ -221,7 +221,7 @@ def test_distillation_uses_the_threshold_map_when_both_have_that_head(tmp_path):
     import paddle
     import paddle.nn.functional as F
 
-    from slim.methods.det_distill import _loss, distill_loss, distill_online
+    from slim.methods.det_distill import bce_dice_loss, distill_loss, distill_online
     from slim.nets.det_db import DBNet
 
     paddle.seed(0)
@@ -235,7 +235,7 @@ def test_distillation_uses_the_threshold_map_when_both_have_that_head(tmp_path):
     assert t.shape == [4, 3, 64, 64]
     student.train()
     pred = student(paddle.to_tensor(np.random.RandomState(1).rand(4, 3, 64, 64).astype(np.float32)))
-    full, prob_only = float(distill_loss(pred, t, F)), float(_loss(pred[:, :1], t[:, :1], F))
+    full, prob_only = float(distill_loss(pred, t, F)), float(bce_dice_loss(pred[:, :1], t[:, :1], F))
     assert full == pytest.approx(prob_only + float(F.l1_loss(pred[:, 1:2], t[:, 1:2])), rel=1e-5)
 
     def sample(rng, with_labels):

@@ -370,7 +370,7 @@ def test_qat_on_labelled_words_keeps_the_named_layers_float(en_dir, tmp_path):
     from slim.data import sources
     from slim.nets.weights import op_weights
     from slim.methods.qat import QATRun, layers_of, qat_finetune
-    from slim.families.base import Models, get_task
+    from slim.families.base import Models, get_family
     from slim.recipe import load_quant_recipe
 
     _, train = _real_words(tmp_path, 4)
@@ -378,7 +378,7 @@ def test_qat_on_labelled_words_keeps_the_named_layers_float(en_dir, tmp_path):
     path.write_text(TINY + f"data: {{calib: {train}}}\n")
     recipe = load_quant_recipe(path)
     recipe.qat.label_weight = 0.5
-    task = get_task("rec")
+    task = get_family("rec")
     task.bind(recipe, Models("en_number_mobile_v2.0_rec", en_dir, en_dir))
     words, select = sources.crops(train), task.selection_set(recipe)
     pool, labelled = task.qat_labelled(recipe, 4096)

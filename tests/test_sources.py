@@ -98,11 +98,11 @@ def test_missing_and_unreadable_sources_are_named(tmp_path):
 
 
 def test_nothing_given_falls_back_to_synthetic_with_a_notice(capsys):
-    from slim.families.base import get_task
+    from slim.families.base import get_family
     from slim.recipe import load_quant_recipe
 
     recipe = load_quant_recipe(None)  # data.calib and data.gate empty
-    task = get_task("cls")
+    task = get_family("cls")
     calib = task.calibration_reader(recipe, 8)
     assert calib.name == "synthetic-calib" and len(calib) == 8
     gate = task.eval_sets(recipe, None)
@@ -114,12 +114,12 @@ def test_nothing_given_falls_back_to_synthetic_with_a_notice(capsys):
 
 
 def test_real_sources_feed_the_cls_job(icdar_small):
-    from slim.families.base import get_task
+    from slim.families.base import get_family
     from slim.recipe import load_quant_recipe
 
     recipe = load_quant_recipe(None)
     recipe.data.calib = str(icdar_small)
-    task = get_task("cls")
+    task = get_family("cls")
     calib = task.calibration_reader(recipe, 8)
     assert len(calib) == 8 and [lab for _, lab in calib] == ["0", "180"] * 4
     x = task.calibration(recipe, 8)

@@ -62,7 +62,7 @@ def test_cli_names_and_task_checks():
 
 
 def test_bench_checks_targets_on_a_report(tmp_path):
-    report = {"task": "cls", "baseline": {"metric_value": 0.9127}, "slim": {"metric_value": 0.9114, "nb_bytes_arm": 405_422},
+    report = {"task": "cls", "kind": "quant", "baseline": {"metric_value": 0.9127}, "slim": {"metric_value": 0.9114, "nb_bytes_arm": 405_422},
               "ratios": {"instructions": 0.93}, "seconds": 149.0,
               "eval_set": {"gate_set": "cls_gate_200x3-0-180", "synthetic": []}}
     f = tmp_path / "report.json"

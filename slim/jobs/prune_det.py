@@ -27,7 +27,8 @@ from lite.paths import home, shared_dir
 from slim.data import det_data, sources
 from slim.data.det_pool import DetPool
 from slim.families.model_source import export_inference, load_det
-from slim.recipe import PruneRecipe
+from slim.jobs.registry import PruneJob, register_prune
+from slim.recipe import PruneRecipe, load_prune_recipe
 from slim.workers import log as _log
 
 REFERENCE = "ch_ppocr_mobile_v2.0_det_prune"
@@ -245,7 +246,9 @@ def _side_scores(recipe, sets, rank, subset, nb: dict, tag: str, cache: Path | N
 
 
 def run(recipe: PruneRecipe, model: str | None = None, data: list[str] | str | None = None,
-        out: str | None = None, images: str | None = None) -> dict:
+        out: str | None = None, images: str | None = None, calib: str | None = None) -> dict:
+    """`images`: photos to learn from (else the recipe's); `calib` is the
+    crop-model jobs' flag and has no meaning here."""
     from slim.methods.pruning import flops, params
 
     t0 = time.time()
@@ -263,7 +266,7 @@ def run(recipe: PruneRecipe, model: str | None = None, data: list[str] | str | N
                         "x86": opt(d, target="x86", out=stage / f"{name}_{tag}_x86.nb")}
         ref = reference_model()
         report = _evaluate(recipe, sets, nbs, ref, job)
-        report.update(model=name, task="det", metric="hmean", pruning_plan=info["plan"], finetune=ft,
+        report.update(model=name, task="det", kind="prune", metric="hmean", pruning_plan=info["plan"], finetune=ft,
                       sensitivity_set=info["sensitivity_set"], photos=info["photos"], holdout=info["holdout"],
                       flops_input=shape, seconds=round(time.time() - t0, 1),
                       params={"float": params(teacher), "pruned": params(student)},
@@ -424,3 +427,19 @@ def render_md(r: dict) -> str:
     for u in r["pruning_plan"]["units"]:
         lines.append(f"| {u['unit']} | {u['channels']} | {u['keep']} | {u['ratio']:.2f} |")
     return "\n".join(lines) + "\n"
+
+
+def summary(r: dict) -> str:
+    b, s = r["baseline"], r["slim"]
+    return (f"{r['model']}: FLOPs x{r['ratios']['flops']:.3f}, ARM instructions x{r['ratios']['instructions']:.3f} "
+            f"({r['cpu']}), x86 {r['ratios']['x86_speedup']:.2f}x faster; hmean on the ARM .nb "
+            f"{s['metric_value']:.4f} vs {b['metric_value']:.4f} ({r['eval_set']['gate_set']}, drop "
+            f"{r['drop_points']:+.2f} points, budget {r['budget_drop_points']}); {r['seconds']} s")
+
+
+def failure(r: dict) -> str:
+    return (f"the pruned .nb lost {r['drop_points']:.2f} hmean points (budget {r['budget_drop_points']}); "
+            "raise finetune.steps or prune.flops_keep in the recipe")
+
+
+register_prune(PruneJob("det", "det_mobile_prune.yaml", load_prune_recipe, run, summary, failure))

@@ -23,7 +23,8 @@ from lite import paths
 from lite.atomic import atomic_dir
 from lite.errors import LiteError
 
-from slim.recipe import RecPruneRecipe
+from slim.jobs.registry import PruneJob, register_prune
+from slim.recipe import RecPruneRecipe, load_rec_prune_recipe
 
 SEED = 2024
 
@@ -81,7 +82,7 @@ def distill_rec(student, teacher, pool: np.ndarray, steps: int, batch_size: int,
     import paddle
     import paddle.nn.functional as F
 
-    from slim.methods.det_distill import resumable_adam, train_steps
+    from slim.methods.finetune import resumable_adam, train_steps
 
     paddle.seed(SEED)
     opt, sched, start = resumable_adam(student, lr, steps, ckpt_dir)
@@ -119,7 +120,7 @@ def _job_dir(recipe: RecPruneRecipe, name: str, source: str, calib: str | None =
 
 
 def run(recipe: RecPruneRecipe, model: str | None = None, data: list[str] | str | None = None,
-        out: str | None = None, calib: str | None = None) -> dict:
+        out: str | None = None, images: str | None = None, calib: str | None = None) -> dict:
     """`data`: labelled gate crops (else the recipe's data.gate, else synthetic);
     `calib`: real crops for the scan (with their text) and the distillation pool."""
     from lite.bench import compare
@@ -182,7 +183,7 @@ def run(recipe: RecPruneRecipe, model: str | None = None, data: list[str] | str 
                        shapes={"x": tuple(ev.bench_shape)}, cpu=ev.cpu)
         drop = 100 * (total["float"] - total["pruned"])
         report = {
-            "model": name, "task": "rec", "metric": "accuracy", "source": str(source), "cpu": ev.cpu,
+            "model": name, "task": "rec", "kind": "prune", "metric": "accuracy", "source": str(source), "cpu": ev.cpu,
             "eval_set": {"name": "+".join(s.name for s in sets), "parts": {s.name: len(s) for s in sets},
                          "unit": "words", "synthetic": [s.name for s in sets if s.name.startswith("synthetic")]},
             "data": {"calibration": calib or "synthetic", "calibration_real": bool(calib)},
@@ -229,3 +230,19 @@ def render(r: dict) -> str:
     lines += ["", f"Distillation: {r['finetune']['steps']} steps, final KL {r['finetune']['loss']}; "
               f"{'PASS' if r['passed'] else 'FAIL'}; {r['seconds']} s.", ""]
     return "\n".join(lines)
+
+
+def summary(r: dict) -> str:
+    b, s = r["baseline"], r["slim"]
+    return (f"{r['model']}: FLOPs x{r['ratios']['flops']:.3f}, .nb x{r['ratios']['nb_bytes']:.3f}, ARM instructions "
+            f"x{r['ratios']['instructions']:.3f} ({r['cpu']}); word accuracy on the ARM .nb {s['metric_value']:.4f} "
+            f"vs {b['metric_value']:.4f} (drop {r['drop_points']:+.2f} points, budget {r['budget_drop_points']}); "
+            f"{r['seconds']} s")
+
+
+def failure(r: dict) -> str:
+    return (f"the pruned .nb lost {r['drop_points']:.2f} points of word accuracy (budget {r['budget_drop_points']}); "
+            "raise prune.flops_keep or finetune.steps in the recipe")
+
+
+register_prune(PruneJob("rec", "rec_prune.yaml", load_rec_prune_recipe, run, summary, failure))

@@ -25,7 +25,8 @@ from slim.methods.compile import compile_arm, prepare
 from slim.jobs.cache import job_cache, sets_digest
 from slim.methods.mixed import mixed
 from slim.methods.ptq import quant_post_static
-from slim.families.base import QuantTask, get_task
+from slim.families.base import Family, get_family
+from slim.jobs.stages import pruned_source
 from slim.recipe import QuantRecipe, parse_algo
 from slim.workers import log as _log
 
@@ -37,7 +38,7 @@ class _Gate:
     scored through its x86 `.nb` (float `.nb` files agree with the ARM one:
     tests), so emulated ARM time goes to the int8 candidates alone."""
 
-    def __init__(self, recipe: QuantRecipe, task: QuantTask, reader: ListReader):
+    def __init__(self, recipe: QuantRecipe, task: Family, reader: ListReader):
         self.recipe, self.task, self.reader = recipe, task, reader
         self.base = None
         self.log: list[dict] = []
@@ -186,12 +187,12 @@ def run(recipe: QuantRecipe, model: str | None = None, data: list[str] | str | N
     (det photos) and `calib` (rec, cls crops) override the recipe's real
     calibration sources."""
     t0 = time.time()
-    task = get_task(recipe.task)
+    task = get_family(recipe.task)
     recipe = _with_data(recipe, images, calib)
     data = [data] if isinstance(data, str) else data
     with tempfile.TemporaryDirectory(prefix="slimq.") as work:
         work = Path(work)
-        models = task.models(recipe, model, work)
+        models = pruned_source(recipe, model, work) if recipe.prune else task.models(recipe, model, work)
         task.bind(recipe, models)
         if recipe.quant.kernel_rewrites:  # folds that change weights come before calibration
             from slim.graph.kernel_rewrites import fold_float_model
@@ -308,7 +309,7 @@ def _finish(recipe, task, models, stage, sets, rank, select, base, base_acc, cho
         (stage / "sensitivity.json").write_text(json.dumps(chosen["sensitivity"], indent=1))
     shapes = task.bench_shapes(recipe)
     _log(f"ARM instructions per inference at {shapes['x']} (float vs int8)")
-    cost = compare(str(base["arm"]), str(slim_nb), target=recipe.gate.target, repeats=3 if task.task == "cls" else 1,
+    cost = compare(str(base["arm"]), str(slim_nb), target=recipe.gate.target, repeats=task.bench_repeats,
                    shapes=shapes, cpu=recipe.gate.cpu)
     others = {}
     for c in recipe.gate.also_cpus:
@@ -322,7 +323,7 @@ def _finish(recipe, task, models, stage, sets, rank, select, base, base_acc, cho
     int8_per = {s.name: task.score_inference(chosen["dir"], s, recipe)
                 for s in ([rank] if rank.name not in [x.name for x in sets] else []) + sets}
     report = {
-        "model": name, "task": task.task, "metric": task.metric,
+        "model": name, "task": task.task, "kind": "quant", "metric": task.metric,
         "eval_set": {"name": "+".join(s.name for s in sets), "size": sum(len(s) for s in sets),
                      "parts": {s.name: len(s) for s in sets}, "skipped_images": sum(s.skipped for s in sets),
                      "secondary": [s.name for s in sets if getattr(s, "secondary", False)],
@@ -363,7 +364,7 @@ def _finish(recipe, task, models, stage, sets, rank, select, base, base_acc, cho
     report.update(task.report_extra(recipe))
     if "sensitivity" in chosen:
         _sensitivity_chart(chosen["sensitivity"], chosen["float_layers"], stage / "sensitivity.png", task.metric)
-    if task.task == "det":
+    if task.report_latency:
         report["latency_ms"] = lat["latency_ms"]
     if models.pruning is not None:
         report["pruning"] = _pruning_summary(recipe, models)
@@ -375,7 +376,7 @@ def _finish(recipe, task, models, stage, sets, rank, select, base, base_acc, cho
     return report
 
 
-def _official(task: QuantTask, gate: _Gate) -> dict | None:
+def _official(task: Family, gate: _Gate) -> dict | None:
     """The official slim `.nb` of this task (PaddleOCR's Lite demo) scored on
     the same gate items on ARM, on its own v2.10-rc runtime; cached per file
     and items. Left out, with the reason logged, where it cannot be had."""

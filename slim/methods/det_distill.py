@@ -14,14 +14,13 @@ and every rank draws its own slice of each batch.
 """
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from lite.ocr.det import MEAN, STD
+
+from slim.methods.finetune import resumable_adam, train_steps
 
 SEED = 20261123
 
@@ -53,7 +52,8 @@ def shrink_map(gt: list, h: int, w: int, ratio: float = 0.4) -> np.ndarray:
     return m
 
 
-def _loss(pred, target, F):
+def bce_dice_loss(pred, target, F):
+    """BCE + dice on a probability map: the few text pixels weigh as much as the background."""
     import paddle
 
     bce = F.binary_cross_entropy(paddle.clip(pred, 1e-6, 1 - 1e-6), target)
@@ -65,91 +65,10 @@ def _loss(pred, target, F):
 def distill_loss(pred, target, F):
     """BCE + dice on the probability map; when both networks have a threshold
     head (a trained checkpoint), plus L1 on the threshold map, as DB trains it."""
-    loss = _loss(pred[:, :1], target[:, :1], F)
+    loss = bce_dice_loss(pred[:, :1], target[:, :1], F)
     if pred.shape[1] > 1 and target.shape[1] > 1:
         loss = loss + F.l1_loss(pred[:, 1:2], target[:, 1:2])
     return loss
-
-
-def latest_checkpoint(ckpt_dir: Path) -> tuple[int, Path | None]:
-    state = ckpt_dir / "state.json"
-    if not state.is_file():
-        return 0, None
-    s = json.loads(state.read_text())
-    return int(s["step"]), ckpt_dir / s["file"]
-
-
-def _opt_state(student, state: dict, to_keys: bool) -> dict:
-    """Optimizer accumulators are named after static parameter names
-    (`conv2d_56.w_0_moment1_0`), which depend on how many layers the process
-    built before; checkpoints hold them under the network's own keys instead."""
-    pairs = [(p.name, k) for k, p in student.named_parameters()]
-    if not to_keys:
-        pairs = [(f"@{k}@", n) for n, k in pairs]
-    pairs.sort(key=lambda x: -len(x[0]))  # conv2d_1.w_0 must not match conv2d_12.w_0's accumulators
-    out = {}
-    for name, v in state.items():
-        for a, b in pairs:
-            if name.startswith(a + "_") or name == a:
-                name = (f"@{b}@" if to_keys else b) + name[len(a):]
-                break
-        out[name] = v
-    return out
-
-
-def _save(student, opt, step: int, ckpt_dir: Path) -> None:
-    import paddle
-
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    name = f"step_{step:06d}"
-    for suffix, obj in ((".pdparams", student.state_dict()),
-                        (".pdopt", _opt_state(student, opt.state_dict(), True))):
-        tmp = ckpt_dir / f".{name}{suffix}.tmp"
-        paddle.save(obj, str(tmp))
-        os.replace(tmp, ckpt_dir / f"{name}{suffix}")
-    tmp = ckpt_dir / ".state.json.tmp"
-    tmp.write_text(json.dumps({"step": step, "file": name}))
-    os.replace(tmp, ckpt_dir / "state.json")  # the checkpoint counts only once this lands
-    for old in ckpt_dir.glob("step_*"):
-        if not old.name.startswith(name):
-            old.unlink()
-
-
-def resumable_adam(student, lr: float, steps: int, ckpt_dir: Path):
-    """(Adam over a cosine schedule, the step to start from), restored from the
-    latest checkpoint when there is one; the optimizer's state carries the
-    schedule's position, so nothing needs replaying."""
-    import paddle
-
-    sched = paddle.optimizer.lr.CosineAnnealingDecay(lr, T_max=max(1, steps))
-    opt = paddle.optimizer.Adam(sched, parameters=student.parameters(), weight_decay=0.0)
-    start, ckpt = latest_checkpoint(ckpt_dir)
-    if ckpt is not None:
-        student.set_state_dict(paddle.load(str(ckpt) + ".pdparams"))
-        opt.set_state_dict(_opt_state(student, paddle.load(str(ckpt) + ".pdopt"), False))
-    return opt, sched, start
-
-
-def train_steps(student, opt, sched, start: int, steps: int, ckpt_dir: Path, every: int, loss_at,
-                save: bool = True, stop_after: int | None = None) -> list[float]:
-    """Steps `start`..`steps` of `loss_at(step)`, a checkpoint every `every`
-    steps and at the end; `stop_after` ends early as an interruption would."""
-    losses = []
-    bar = tqdm(range(start, steps), desc="distillation fine-tune", unit="step", initial=start, total=steps,
-               disable=not save)
-    for step in bar:
-        loss = loss_at(step)
-        loss.backward()
-        opt.step()
-        opt.clear_grad()
-        sched.step()
-        losses.append(float(loss))
-        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-        if save and ((step + 1) % every == 0 or step + 1 == steps):
-            _save(student, opt, step + 1, ckpt_dir)
-        if stop_after is not None and step + 1 >= stop_after:
-            break
-    return losses
 
 
 def db_targets(gts: list, size: int, ratio: float = 0.4) -> tuple[np.ndarray, np.ndarray]:
@@ -217,7 +136,7 @@ def distill_online(student, teacher, sample, steps: int, batch_size: int, lr: fl
             if head is not None:
                 head.all_maps = False
         pred = model(x)
-        loss = distill_loss(pred, t, F) if both else _loss(pred[:, :1], t[:, :1], F)
+        loss = distill_loss(pred, t, F) if both else bce_dice_loss(pred[:, :1], t[:, :1], F)
         if label_weight > 0:
             lab, mask = db_targets([g or [] for _, g in drawn], x.shape[2])
             loss = loss + label_weight * masked_loss(pred[:, :1], paddle.to_tensor(lab), paddle.to_tensor(mask), F)

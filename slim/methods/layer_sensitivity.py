@@ -18,7 +18,7 @@ from lite.atomic import write_bytes
 
 from slim.jobs.cache import job_cache
 from slim.methods.ptq import quant_post_static
-from slim.families.base import QuantTask, get_task
+from slim.families.base import Family, get_family
 from slim.recipe import QuantRecipe, parse_algo
 from slim.workers import call, cores, payload_pool
 
@@ -64,11 +64,11 @@ def quantizable_weights(model_dir: Path, op_types: list[str]) -> list[str]:
 
 
 def sensitivity(model_dir: Path, work: Path, calib, algo: str, recipe: QuantRecipe,
-                task: QuantTask | None = None, workers: int | None = None) -> dict[str, float]:
+                task: Family | None = None, workers: int | None = None) -> dict[str, float]:
     """Per layer, the damage done by quantizing only that layer: the metric
     drop on a fixed labelled subset (rank_by metric), or the mean absolute
     change of the model's output on calibration crops (rank_by output)."""
-    task = task or get_task(recipe.task)
+    task = task or get_family(recipe.task)
     by_output = recipe.mixed.rank_by == "output"
     subset = None if by_output else task.sensitivity_set(recipe, recipe.mixed.sensitivity_eval)
     cache = job_cache(model_dir, "sensitivity", algo, len(calib), len(subset) if subset else "output",
