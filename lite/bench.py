@@ -5,20 +5,18 @@ import numpy as np
 
 from .errors import LiteError
 from .nbfile import read_nb
-from .targets import get_target
+from .targets import emulation_options, get_target, is_emulated
 
 
 def _target(name: str, threads: int, cpu: str, power_mode: str, count: bool):
-    opts = {"threads": threads, "power_mode": power_mode}
-    if name.endswith("-emu"):
-        opts.update(cpu=cpu, count=count)
+    opts = {"threads": threads, "power_mode": power_mode, **emulation_options(name, cpu=cpu, count=count)}
     return get_target(name, **opts)
 
 
 def _summary(res, target, warmup, repeats) -> dict:
     out = dict(target.describe())
     out.update(warmup=warmup, repeats=repeats)
-    if target.name.endswith("-emu"):
+    if target.emulated:
         out.update(res.extra)
         if res.instructions:
             counts = np.asarray(res.instructions, dtype=np.float64)
@@ -37,11 +35,7 @@ def bench(nb: str, target: str = "x86", threads: int = 1, warmup: int = 1, repea
           power_mode: str = "no_bind") -> dict:
     from .inputs import default_inputs
 
-    if target.endswith("-emu") and threads != 1:
-        # Inline counting across emulated threads races; only 1 thread is exact.
-        count = False
-    else:
-        count = True
+    count = not (is_emulated(target) and threads != 1)  # inline counting across emulated threads races
     t = _target(target, threads, cpu, power_mode, count)
     info = read_nb(nb)
     feed = inputs or default_inputs(info, shapes)[0]
@@ -50,7 +44,7 @@ def bench(nb: str, target: str = "x86", threads: int = 1, warmup: int = 1, repea
         res = s.bench(warmup, repeats)
     out = _summary(res, t, warmup, repeats)
     out["model"] = nb
-    if target.endswith("-emu") and threads != 1:
+    if t.emulated and threads != 1:
         out["note"] = "instructions are counted with 1 thread only"
     return out
 
@@ -62,7 +56,7 @@ def compare(nb_a: str, nb_b: str, target: str = "x86", threads: int = 1, warmup:
     and B are interleaved in rounds so drift hits both alike."""
     from .inputs import default_inputs
 
-    t = _target(target, threads if not target.endswith("-emu") else 1, cpu, power_mode, True)
+    t = _target(target, 1 if is_emulated(target) else threads, cpu, power_mode, True)
     infos = [read_nb(nb_a), read_nb(nb_b)]
     feeds = [default_inputs(i, shapes)[0] for i in infos]
     sessions = [t.load(nb_a), t.load(nb_b)]
@@ -70,7 +64,7 @@ def compare(nb_a: str, nb_b: str, target: str = "x86", threads: int = 1, warmup:
         for s, f in zip(sessions, feeds):
             s.run(f)
             s.bench(warmup, 0)
-        if target.endswith("-emu"):
+        if t.emulated:
             results = [s.bench(0, repeats) for s in sessions]
             a, b = (_summary(r, t, warmup, repeats) for r in results)
             key = "instructions_per_run"

@@ -72,13 +72,12 @@ def cmd_run(args):
     from .atomic import atomic_path
     from .inputs import default_inputs, load_npy
     from .nbfile import read_nb
-    from .targets import get_target
+    from .targets import emulation_options, get_target
 
     info = read_nb(args.nb)
     feed = {info.inputs[0]: load_npy(args.input)} if args.input else default_inputs(info, _shapes(args, info))[0]
     opts = {"threads": args.threads, "power_mode": args.power_mode}
-    if args.target.endswith("-emu"):
-        opts["cpu"] = args.cpu
+    opts.update(emulation_options(args.target, cpu=args.cpu))
     t = get_target(args.target, **opts)
     with t.load(args.nb) as s:
         outs = s.run(feed)

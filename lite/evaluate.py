@@ -8,7 +8,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .errors import LiteError
-from .targets import get_target
+from .targets import emulation_options, get_target, is_emulated
 
 TASKS = ("cls",)
 
@@ -38,9 +38,9 @@ def eval_nb(nb: str, reader, task: str = "cls", target: str = "arm64-emu", cpu: 
     (one per core), each a loaded runner fed its share of the batches."""
     mod = _task(task)
     data = list(mod.batches(reader, batch_size))
-    opts = {"cpu": cpu} if target.endswith("-emu") else {}
+    opts = emulation_options(target, cpu=cpu)
     t = get_target(target, **opts)
-    workers = max(1, min(workers if target.endswith("-emu") else 1, len(data)))
+    workers = max(1, min(workers if is_emulated(target) else 1, len(data)))
     shards = [data[i::workers] for i in range(workers)]
     bar = tqdm(total=sum(len(x) for x, _ in data), desc=desc or f"eval {task} on {target}", unit="img", leave=False)
 
@@ -82,9 +82,9 @@ def det_maps_nb(nb: str, inputs: list[np.ndarray], target: str = "arm64-emu", cp
                 workers: int = 2, desc: str | None = None) -> list[np.ndarray]:
     """Probability maps of a det `.nb`, one image per run (sizes differ);
     emulated targets spread the images over `workers` runner processes."""
-    opts = {"cpu": cpu} if target.endswith("-emu") else {}
+    opts = emulation_options(target, cpu=cpu)
     t = get_target(target, **opts)
-    workers = max(1, min(workers if target.endswith("-emu") else 1, len(inputs)))
+    workers = max(1, min(workers if is_emulated(target) else 1, len(inputs)))
     # big images first balances the shards; equal shapes stay together (the x86 target starts a worker per shape)
     order = sorted(range(len(inputs)), key=lambda i: (-inputs[i].size, inputs[i].shape))
     shards = [order[i::workers] for i in range(workers)]
@@ -156,9 +156,9 @@ def eval_rec_nb(nb: str, reader, charset, height: int = 32, min_width: int = 320
 
     items, labels, oov = _rec_items(reader, charset)
     data = list(batches(items, height, min_width, batch_size))
-    opts = {"cpu": cpu} if target.endswith("-emu") else {}
+    opts = emulation_options(target, cpu=cpu)
     t = get_target(target, **opts)
-    workers = max(1, min(workers if target.endswith("-emu") else 1, len(data)))
+    workers = max(1, min(workers if is_emulated(target) else 1, len(data)))
     order = sorted(range(len(data)), key=lambda i: (-data[i][0].shape[3], -data[i][0].shape[0]))  # by width, then batch
     shards = [[data[i] for i in order[k::workers]] for k in range(workers)]
     texts: list = [""] * len(items)

@@ -6,7 +6,7 @@ import numpy as np
 from .errors import LiteError
 from .model_dir import locate
 from .nbfile import read_nb
-from .targets import get_target
+from .targets import emulation_options, get_target
 
 
 def create_predictor(model_dir: str, ir_optim: bool):
@@ -47,7 +47,7 @@ def parity(nb: str, model_dir: str, target: str = "x86", shapes: dict | None = N
 
     info = read_nb(nb)
     feeds = [inputs] if inputs else default_inputs(info, shapes, samples=samples)
-    opts = {"cpu": cpu} if target.endswith("-emu") else {}
+    opts = emulation_options(target, cpu=cpu)
     t = get_target(target, **opts)
     with t.load(nb) as s:
         lite_outs = [s.run(f) for f in feeds]

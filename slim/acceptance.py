@@ -4,34 +4,31 @@ one run, ratios measured side by side). Accuracy targets are on the real
 benchmark sets `slim bench` uses; a report gated on synthetic data fails them."""
 from __future__ import annotations
 
+from slim.report.schema import Report
+
 OFFICIAL_PRUNED_HMEAN = 0.246   # ch_ppocr_mobile_v2.0_det_prune on the ICDAR 2015 test set (MANIFEST reference)
 FLOAT_HMEAN_SUBSET = 0.238      # ch_ppocr_mobile_v2.0_det on img_1, img_6, ..., img_496 of it
 OFFICIAL_SLIM_HMEAN = 0.253     # the official slim det .nb (v2.10-rc runtime) on the same 100 images
 
 
-def _labelled(r: dict) -> bool:
-    ft = r.get("finetune") or (r.get("pruning") or {}).get("finetune") or {}
+def _labelled(r: Report) -> bool:
+    ft = r.extra.get("finetune") or (r.extra.get("pruning") or {}).get("finetune") or {}
     return ft.get("label_weight", 0) > 0
 
 
-def _real(r: dict) -> bool:
-    e = r["eval_set"]
-    return e["gate_set"] not in e.get("synthetic", [])
+def _drop(r: Report) -> float:
+    return round(100 * (r.baseline.metric_value - r.slim.metric_value), 4) if r.eval_set.real else float("inf")
 
 
-def _drop(r: dict) -> float:
-    return round(100 * (r["baseline"]["metric_value"] - r["slim"]["metric_value"]), 4) if _real(r) else float("inf")
-
-
-def _det_accuracy(r: dict) -> tuple:
+def _det_accuracy(r: Report) -> tuple:
     if _labelled(r):
-        return ("hmean of the pruned model, gate set, with labels (>=)", r["slim"]["metric_value"] if _real(r) else 0,
+        return ("hmean of the pruned model, gate set, with labels (>=)", r.slim.metric_value if r.eval_set.real else 0,
                 OFFICIAL_PRUNED_HMEAN, "official pruned det: 0.246", True)
     return ("hmean drop, gate set, label-free (points)", _drop(r), 0.5, "budget", False)
 
 
-def _detq_accuracy(r: dict) -> tuple:
-    value = r["slim"]["metric_value"] if _real(r) else 0
+def _detq_accuracy(r: Report) -> tuple:
+    value = r.slim.metric_value if r.eval_set.real else 0
     if _labelled(r):
         return ("hmean of the int8 ARM .nb, gate subset, with labels (>=)", value, OFFICIAL_SLIM_HMEAN,
                 "official slim det .nb: 0.253", True)
@@ -42,44 +39,38 @@ def _detq_accuracy(r: dict) -> tuple:
 # (label, value from the report, limit, reference, at least instead of at most); a callable row gives all five
 TARGETS = {
     "cls-quant": [
-        ("int8 ARM .nb bytes", lambda r: r["slim"]["nb_bytes_arm"], 450_000, "official slim cls .nb: 438,582"),
+        ("int8 ARM .nb bytes", lambda r: r.slim.nb_bytes_arm, 450_000, "official slim cls .nb: 438,582"),
         ("accuracy drop on the ARM .nb, real crops (points)", _drop, 0.3, "budget"),
-        ("ARM instructions int8/float", lambda r: round(r["ratios"]["instructions"], 4), 1.0,
+        ("ARM instructions int8/float", lambda r: round(r.ratios["instructions"], 4), 1.0,
          "official slim cls .nb: 1.04x"),
-        ("whole job (s)", lambda r: r["seconds"], 180, "3 minutes on the 2-core machine"),
+        ("whole job (s)", lambda r: r.seconds, 180, "3 minutes on the 2-core machine"),
     ],
     "det-prune": [
-        ("pruned FLOPs / original", lambda r: round(r["ratios"]["flops"], 4), 0.5, "official pruned: 0.79x"),
+        ("pruned FLOPs / original", lambda r: round(r.ratios["flops"], 4), 0.5, "official pruned: 0.79x"),
         _det_accuracy,
-        ("ARM instructions pruned/float", lambda r: round(r["ratios"]["instructions"], 4), 0.55,
+        ("ARM instructions pruned/float", lambda r: round(r.ratios["instructions"], 4), 0.55,
          "one run, side by side"),
-        ("x86 latency pruned/float (<= 1/1.6)", lambda r: round(r["ratios"]["latency_x86"], 4), 0.625,
+        ("x86 latency pruned/float (<= 1/1.6)", lambda r: round(r.ratios["latency_x86"], 4), 0.625,
          "PaddleSlim's recipe: -38%"),
-        ("whole job (s)", lambda r: r["seconds"], 1800, "30 minutes on the 2-core machine"),
+        ("whole job (s)", lambda r: r.seconds, 1800, "30 minutes on the 2-core machine"),
     ],
     "det-quant": [
-        ("pruned + int8 ARM .nb bytes", lambda r: r["slim"]["nb_bytes_arm"], 450_000,
+        ("pruned + int8 ARM .nb bytes", lambda r: r.slim.nb_bytes_arm, 450_000,
          "half the official slim det .nb (892,326)"),
         _detq_accuracy,
     ],
     "rec-quant": [
-        ("int8 ARM .nb bytes / float", lambda r: round(r["ratios"]["nb_bytes"], 4), 0.3, "a third of the float model"),
+        ("int8 ARM .nb bytes / float", lambda r: round(r.ratios["nb_bytes"], 4), 0.3, "a third of the float model"),
         ("word accuracy drop on the ARM .nb, real crops (points)", _drop, 1.0, "budget"),
-        ("ARM instructions int8/float, Cortex-A76 kernels", lambda r: round(r["ratios"]["instructions"], 4), 0.8,
+        ("ARM instructions int8/float, Cortex-A76 kernels", lambda r: round(r.ratios["instructions"], 4), 0.8,
          "also reported: generic, Cortex-A53"),
     ],
 }
 
 
-def kind(report: dict) -> str:
-    """FAMILY-JOB (`det-prune`, `rec-quant`), from the fields every report
-    writes (a KeyError for a report without them: another version's)."""
-    return f"{report['task']}-{report['kind']}"
-
-
-def check(report: dict) -> list[dict]:
+def check(report: Report) -> list[dict]:
     rows = []
-    for row in TARGETS.get(kind(report), []):
+    for row in TARGETS.get(report.family_kind, []):
         if callable(row):
             label, value, limit, ref, at_least = row(report)
         else:

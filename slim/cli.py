@@ -57,25 +57,12 @@ def cmd_prune(args):
     return 0
 
 
-def _read_report(f):
-    import json
-    from pathlib import Path
-
-    f = Path(f)
-    if not f.is_file():
-        raise LiteError(f"{f}: no such report; run `slim bench` without --report first")
-    try:
-        return json.loads(f.read_text())
-    except ValueError as e:
-        raise LiteError(f"{f}: not a JSON report ({e}); pass the report.json a slim job wrote") from None
-
-
 def _bench_run(args, bench) -> dict:
     """The bench's default job on the real sets of ../shared."""
     from slim.data import benchsets
     from slim.jobs.registry import prune_job
 
-    sets = benchsets.for_task(args.task)
+    sets = benchsets.for_family(bench.family)
     benchsets.seed_official_nb()
     out = args.out or f"output/bench_{args.task}"
     kw = dict(model=args.model, data=sets.data, images=sets.images, calib=sets.calib, out=out)
@@ -90,20 +77,24 @@ def _bench_run(args, bench) -> dict:
 
 
 def cmd_bench(args):
-    from slim.acceptance import check, kind, render
+    from slim.acceptance import check, render
     from slim.jobs.registry import BENCHES
+    from slim.report.schema import load, parse
 
     bench = BENCHES[args.task]
-    report = _read_report(args.report) if args.report else _bench_run(args, bench)
+    rerun = f"rerun `slim bench {args.task}` without --report"
+    if args.report:
+        report = load(args.report, f"run `slim bench {args.task}` without --report first", rerun)
+    else:
+        report = parse(_bench_run(args, bench), args.out or f"output/bench_{args.task}", rerun)
     want = f"{bench.family}-{bench.verb}"
-    where = args.report or args.out or f"output/bench_{args.task}"
+    if report.family_kind != want:
+        raise LiteError(f"{args.report or args.out}: a {report.family_kind} report, not {want} (`slim bench {args.task}`)")
     try:
-        if kind(report) != want:
-            raise LiteError(f"{where}: a {kind(report)} report, not {want} (`slim bench {args.task}`)")
         rows = check(report)
     except KeyError as e:
-        raise LiteError(f"{where}: the report has no {e.args[0]!r}; it was written by another version, "
-                        f"rerun `slim bench {args.task}` without --report") from None
+        raise LiteError(f"{args.report or args.out}: the report has no {e.args[0]!r}; it was written by another "
+                        f"version, {rerun}") from None
     print(render(rows))
     return 0 if all(r["passed"] for r in rows) else 1
 

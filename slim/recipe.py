@@ -16,6 +16,8 @@ RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 @dataclass
 class PTQConfig:
     method: str = "ptq"           # ptq: int8 arithmetic, with the fallbacks below; weight_only: only int8 weights
+    # the methods tried in order until one keeps the budget (slim/methods/; each also has its `enabled`)
+    strategy: list = field(default_factory=lambda: ["ptq", "mixed", "qat", "weight_only"])
     algos: list = field(default_factory=lambda: ["KL", "hist", "avg", "mse", "emd", "abs_max", "min_max"])
     weight_quantize_type: str = "channel_wise_abs_max"
     calib_size: int = 128
@@ -135,14 +137,17 @@ class FinetuneConfig:
 
 
 @dataclass
-class DetEvalConfig:
-    synthetic: int = 200          # synthetic eval scenes (fixed seed) when no labelled photos are given
-    limit_side_len: int = 960
-    max_drop_points: float = 0.5  # hmean drop allowed on the gate set (x86 .nb; the ARM .nb agrees)
-    nb_subset: int = 10           # images the ARM .nb scores beside it (evenly spread), to show it agrees
+class PruneEvalConfig:
+    """How a prune job gates: det on hmean through the x86 `.nb` (the ARM one
+    agrees: nb_subset of the images scored on both), rec on the ARM `.nb`."""
+    synthetic: int = 200          # synthetic eval items (fixed seed) when no labelled data is given
+    max_drop_points: float = 0.5  # metric drop allowed on the gate set
     target: str = "arm64-emu"
     cpu: str = "cortex-a76"
     bench_shape: list = field(default_factory=lambda: [1, 3, 640, 640])
+    limit_side_len: int = 960     # det: long side of the eval images
+    nb_subset: int = 10           # det: images the ARM .nb scores beside the x86 one (evenly spread), to show it agrees
+    case_insensitive: bool = False  # rec: gate on case-folded word accuracy
 
 
 @dataclass
@@ -151,18 +156,8 @@ class PruneRecipe:
     task: str = "det"
     prune: PruneConfig = field(default_factory=PruneConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
-    eval: DetEvalConfig = field(default_factory=DetEvalConfig)
+    eval: PruneEvalConfig = field(default_factory=PruneEvalConfig)
     data: DataConfig = field(default_factory=DataConfig)
-
-
-@dataclass
-class RecEvalConfig:
-    synthetic: int = 500          # synthetic eval words (fixed seed); the real crops are added when present
-    max_drop_points: float = 1.0  # word-accuracy drop allowed, measured on the ARM .nb
-    case_insensitive: bool = False
-    target: str = "arm64-emu"
-    cpu: str = "cortex-a76"
-    bench_shape: list = field(default_factory=lambda: [1, 3, 32, 320])
 
 
 @dataclass
@@ -172,7 +167,8 @@ class RecPruneRecipe:
     dictionary: str = ""          # default: the zoo's dictionary for the model
     prune: PruneConfig = field(default_factory=lambda: PruneConfig(sensitivity_images=200, input_size=320))
     finetune: FinetuneConfig = field(default_factory=lambda: FinetuneConfig(steps=600, batch_size=32, pool_size=4000))
-    eval: RecEvalConfig = field(default_factory=RecEvalConfig)
+    eval: PruneEvalConfig = field(default_factory=lambda: PruneEvalConfig(synthetic=500, max_drop_points=1.0,
+                                                                          bench_shape=[1, 3, 32, 320]))
     data: DataConfig = field(default_factory=DataConfig)
 
 
@@ -237,6 +233,21 @@ def _fill(cls, data, where: str, path: Path):
     return cls(**kwargs)
 
 
+def _check_strategy(r: QuantRecipe, path: Path) -> None:
+    from slim.methods.base import method_names
+
+    if r.quant.method == "weight_only":  # no int8-arithmetic search at all
+        r.quant.strategy = ["weight_only"]
+    known = method_names()
+    bad = [m for m in r.quant.strategy if m not in known]
+    if bad or not r.quant.strategy:
+        raise LiteError(f"{path}: `quant.strategy`: " + (f"unknown method {bad[0]!r}" if bad else "empty")
+                        + f"; list some of {', '.join(known)}")
+    s = r.quant.strategy
+    if "mixed" in s and ("ptq" not in s or s.index("ptq") > s.index("mixed")):
+        raise LiteError(f"{path}: `quant.strategy`: mixed starts from the best PTQ algorithm; put ptq before it")
+
+
 def load_quant_recipe(path: str | Path | None, default_name: str = "cls_quant.yaml") -> QuantRecipe:
     from slim.families.base import FAMILIES, get_family
 
@@ -264,6 +275,7 @@ def load_quant_recipe(path: str | Path | None, default_name: str = "cls_quant.ya
         raise LiteError(f"{path}: `mixed.scan_algo`: unknown algorithm {r.mixed.scan_algo!r}; use {', '.join(sorted(ALGOS))}")
     if r.quant.method not in ("ptq", "weight_only"):
         raise LiteError(f"{path}: `quant.method` is {r.quant.method!r}; use ptq or weight_only")
+    _check_strategy(r, path)
     if r.weight_only.rounding not in ("gptq", "nearest"):
         raise LiteError(f"{path}: `weight_only.rounding` is {r.weight_only.rounding!r}; use gptq or nearest")
     if r.qat.keep_float not in ("", "mixed"):

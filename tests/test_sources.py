@@ -132,11 +132,11 @@ def test_bench_sets_are_the_real_ones_and_train_never_gates():
     from slim.data import benchsets
 
     need(SHARED / "data" / "icdar2015_test")
-    det = benchsets.for_task("det_mobile")
+    det = benchsets.for_family("det")
     assert det.data == [str(SHARED / "data" / "icdar2015_test")] and det.images == str(TRAIN)
-    rec = benchsets.for_task("rec")
+    rec = benchsets.for_family("rec")
     assert [p.rsplit("/", 1)[1] for p in rec.data] == ["ic15_words_test", "iiit5k_test", "svt_test"]
-    cls = benchsets.for_task("cls")
+    cls = benchsets.for_family("cls")
     words = sources.crops(cls.data[0])
     rows = (Path(cls.data[0]) / "rec_gt.txt").read_text().splitlines()
     assert len(words) == len(rows) == 600 and all("_test/images/" in r for r in rows)

@@ -62,9 +62,13 @@ def test_cli_names_and_task_checks():
 
 
 def test_bench_checks_targets_on_a_report(tmp_path):
-    report = {"task": "cls", "kind": "quant", "baseline": {"metric_value": 0.9127}, "slim": {"metric_value": 0.9114, "nb_bytes_arm": 405_422},
+    gate = "cls_gate_200x3-0-180"
+    report = {"task": "cls", "kind": "quant", "model": "ch_ppocr_mobile_v2.0_cls", "metric": "accuracy", "passed": True,
+              "baseline": {"metric_value": 0.9127, "nb_bytes_arm": 540_278, "instructions_per_run": 20_287_426},
+              "slim": {"metric_value": 0.9114, "nb_bytes_arm": 405_422, "instructions_per_run": 18_867_306},
               "ratios": {"instructions": 0.93}, "seconds": 149.0,
-              "eval_set": {"gate_set": "cls_gate_200x3-0-180", "synthetic": []}}
+              "eval_set": {"name": gate, "size": 1200, "parts": {gate: 1200}, "gate_size": 1200, "gate_set": gate,
+                           "synthetic": []}}
     f = tmp_path / "report.json"
     f.write_text(json.dumps(report))
     p = slim_cli("bench", "cls", "--report", str(f))
@@ -75,7 +79,7 @@ def test_bench_checks_targets_on_a_report(tmp_path):
     assert p.returncode == 1 and "500,846" in p.stdout and p.stdout.count("FAIL") == 1
     # the same figures gated on synthetic crops prove nothing about real ones
     report["slim"]["nb_bytes_arm"] = 405_422
-    report["eval_set"]["synthetic"] = ["cls_gate_200x3-0-180"]
+    report["eval_set"]["synthetic"] = [gate]
     f.write_text(json.dumps(report))
     p = slim_cli("bench", "cls", "--report", str(f))
     assert p.returncode == 1 and p.stdout.count("FAIL") == 1 and "inf" in p.stdout

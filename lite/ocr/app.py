@@ -10,6 +10,7 @@ import cv2
 from ..atomic import atomic_path
 from ..errors import LiteError
 from ..readers import IMAGE_EXTS, imread
+from ..targets import is_emulated
 
 PADDLE = "paddle-inference"  # the bundle's inference models on Paddle Inference, not a Lite target
 
@@ -52,7 +53,7 @@ def ocr(images: list[tuple[Path, object]], bundle, target: str = "arm64-emu", cp
         out: str | Path | None = None, workers: int = 2, count: bool = False, draw: bool = True) -> list[dict]:
     from .system import run_many
 
-    workers = workers if target.endswith("-emu") else 1
+    workers = workers if is_emulated(target) else 1
     results = run_many([img for _, img in images], engines_factory(bundle, target, cpu, count), bundle.charset(),
                        bundle.params(), workers, desc=f"ocr on {target}")
     records = [{"image": str(path), **r.to_json()} for (path, _), r in zip(images, results)]

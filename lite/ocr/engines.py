@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import LiteError
-from ..targets import get_target
+from ..targets import emulation_options, get_target
 
 
 class NbEngines:
@@ -17,7 +17,7 @@ class NbEngines:
 
     def __init__(self, nbs: dict[str, str | Path], target: str = "arm64-emu", cpu: str = "generic",
                  count: bool = False, threads: int = 1):
-        opts = {"cpu": cpu, "count": count} if target.endswith("-emu") else {}
+        opts = emulation_options(target, cpu=cpu, count=count)
         self.target = get_target(target, threads=threads, **opts)
         self.nbs = {k: str(v) for k, v in nbs.items()}
         self.sessions: dict = {}

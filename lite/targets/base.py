@@ -139,6 +139,7 @@ def shape_error(info: NbInfo, names: list[str], arrays: list[np.ndarray], err: L
 
 class Target(ABC):
     name: str
+    emulated = False  # an ARM runtime under qemu here: takes `cpu=`, counts instructions, runs sessions side by side
 
     @abstractmethod
     def check(self, info: NbInfo) -> None:
@@ -162,14 +163,27 @@ def target_for(info: NbInfo) -> str:
 
 
 _REGISTRY: dict[str, Callable[..., Target]] = {}
+_EMULATED: set[str] = set()
 
 
-def register(*names: str):
+def register(*names: str, emulated: bool = False):
     def deco(factory):
         for n in names:
             _REGISTRY[n] = factory
+            if emulated:
+                _EMULATED.add(n)
         return factory
     return deco
+
+
+def is_emulated(name: str) -> bool:
+    """Whether the target of this name is emulated here (Target.emulated, known before one is made)."""
+    return name in _EMULATED
+
+
+def emulation_options(name: str, **options) -> dict:
+    """`options` (cpu, count) for an emulated target, {} for any other: only emulation takes them."""
+    return dict(options) if is_emulated(name) else {}
 
 
 def target_names() -> list[str]:

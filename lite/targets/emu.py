@@ -16,8 +16,10 @@ from .base import BenchResult, Session, Target, power_mode_index, register
 ARCH_OF = {"arm64-emu": "armv8", "armv7-emu": "armv7hf"}
 
 
-@register("arm64-emu", "armv7-emu")
+@register("arm64-emu", "armv7-emu", emulated=True)
 class EmuTarget(Target):
+    emulated = True
+
     def __init__(self, name: str = "arm64-emu", threads: int = 1, power_mode: str | int = "no_bind",
                  cpu: str = "generic", count: bool = False, runtime_version: str | None = None, **_):
         self.name = name

@@ -33,15 +33,18 @@ def _root() -> Path:
     return d
 
 
-def for_task(task: str) -> BenchData:
-    d = _root()
-    if task in ("det", "det_mobile", "det_mobile_prune_quant"):
-        return BenchData([str(d / DET_TEST)], images=str(d / DET_TRAIN))
-    if task == "rec":
-        return BenchData([str(d / s) for s in REC_TEST], calib=str(d / DET_TRAIN))
-    if task == "cls":
-        return BenchData([str(cls_gate_words(d))], calib=str(d / DET_TRAIN))
-    raise LiteError(f"no benchmark sets for {task!r}")
+# per model family: the gate sets and what the job learns from, under the data folder
+SETS = {
+    "det": lambda d: BenchData([str(d / DET_TEST)], images=str(d / DET_TRAIN)),
+    "rec": lambda d: BenchData([str(d / s) for s in REC_TEST], calib=str(d / DET_TRAIN)),
+    "cls": lambda d: BenchData([str(cls_gate_words(d))], calib=str(d / DET_TRAIN)),
+}
+
+
+def for_family(family: str) -> BenchData:
+    if family not in SETS:
+        raise LiteError(f"no benchmark sets for {family!r}; there are sets for {', '.join(SETS)}")
+    return SETS[family](_root())
 
 
 def cls_gate_words(d: Path | None = None, per_set: int = CLS_WORDS_PER_SET) -> Path:

@@ -198,3 +198,8 @@ class Family:
     def report_extra(self, recipe) -> dict:
         """Task-specific facts for report.json."""
         return {}
+
+    def bundle_facts(self, report) -> tuple[dict | None, int | None, str | None]:
+        """(preprocess, classes, dictionary) a bundle's manifest records for a
+        model of this family, from its job's report (slim/report/schema.Report)."""
+        return None, None, None

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lite.errors import LiteError
+
 from slim.families.base import Family, Models, register
 
 
@@ -23,6 +25,11 @@ class Det(Family):
         return Models(name, d, d)
 
     calib_key, calib_flag, calib_what = "images", "--images", "photos"
+
+    def bundle_facts(self, report):
+        if not report.eval_set.limit_side_len:
+            raise LiteError(f"{report.model}: its report names no eval_set.limit_side_len; rerun its job")
+        return {"limit_side_len": report.eval_set.limit_side_len}, None, None
 
     def gate_set(self, path):
         from slim.data import det_data

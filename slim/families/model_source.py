@@ -11,15 +11,23 @@ from lite.errors import LiteError
 from slim.families.zoo import resolve
 
 
+def _cls_network():
+    from slim.nets.cls_mobilenetv3 import TextClassifier
+
+    return TextClassifier(), "ch_ppocr_mobile_v2.0_cls (MobileNetV3 small x0.35)", [None, 3, None, None]
+
+
+# families whose dygraph network is built here (det and rec have loaders of their own: load_det, load_rec)
+NETWORKS = {"cls": _cls_network}
+
+
 def build_network(task: str):
-    if task == "cls":
-        from slim.nets.cls_mobilenetv3 import TextClassifier
-
-        return TextClassifier(), "ch_ppocr_mobile_v2.0_cls (MobileNetV3 small x0.35)", [None, 3, None, None]
-    raise LiteError(f"no trainable network for task {task!r} in this version")
+    if task not in NETWORKS:
+        raise LiteError(f"no trainable network for task {task!r} in this version")
+    return NETWORKS[task]()
 
 
-def _forget_traced_parameters() -> None:
+def forget_traced_parameters() -> None:
     """paddle 2.6 files the parameters a to_static trace touches under id(program)
     and drops them only when the trace completes; a trace that raised leaves them
     behind, and a later program allocated at the same address inherits them
@@ -38,7 +46,7 @@ def export_inference(net, out_dir: Path, input_shape: list) -> Path:
     net.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     spec = [paddle.static.InputSpec(shape=input_shape, dtype="float32", name="x")]
-    _forget_traced_parameters()
+    forget_traced_parameters()
     paddle.jit.save(paddle.jit.to_static(net, input_spec=spec, full_graph=True), str(out_dir / "inference"))
     from slim.graph.program_fold import fold_bias_reshapes
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from lite.errors import LiteError
+from lite.targets import is_emulated
 
 from slim.families.base import Family, Models, register
 
@@ -103,7 +104,7 @@ class Rec(Family):
 
         s = self.spec
         return eval_rec_nb(nb, reader, s.charset, s.height, s.min_width, target=target,
-                           cpu=recipe.gate.cpu if target.endswith("-emu") else "generic",
+                           cpu=recipe.gate.cpu if is_emulated(target) else "generic",
                            case_insensitive=recipe.gate.case_insensitive, desc=desc,
                            metric=recipe.gate.metric or "accuracy")["value"]
 
@@ -120,6 +121,12 @@ class Rec(Family):
 
     def fixed_height(self):
         return self.spec.height
+
+    def bundle_facts(self, report):
+        r = report.extra.get("rec")
+        if r is None:
+            return None, None, None
+        return {"height": r["height"], "min_width": r["min_width"]}, r.get("classes"), r.get("dictionary")
 
     def report_extra(self, recipe):
         s = self.spec

@@ -21,25 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from slim.graph.static_program import consumers, param, set_param
+
 _CONVS = ("conv2d", "depthwise_conv2d")
-
-
-def _param(sm, name: str) -> np.ndarray | None:
-    v = sm.block.vars.get(name)
-    if v is None or not v.persistable:
-        return None
-    found = sm.scope.find_var(name)
-    return None if found is None else np.array(found.get_tensor())
-
-
-def _set_param(sm, name: str, value: np.ndarray) -> None:
-    import paddle
-
-    sm.scope.find_var(name).get_tensor().set(value.astype(np.float32), paddle.CPUPlace())
-
-
-def _consumers(block, name: str) -> list:
-    return [op for op in block.ops if name in op.input_arg_names]
 
 
 def _scalar_operand(sm, op) -> tuple[float, str] | None:
@@ -48,8 +32,8 @@ def _scalar_operand(sm, op) -> tuple[float, str] | None:
         return None
     x, y = op.input("X")[0], op.input("Y")[0]
     for const, other in ((y, x), (x, y)):
-        a = _param(sm, const)
-        if a is not None and a.size == 1 and _param(sm, other) is None:
+        a = param(sm, const)
+        if a is not None and a.size == 1 and param(sm, other) is None:
             return float(a.ravel()[0]), other
     return None
 
@@ -62,7 +46,7 @@ def _scalar_affines(sm, fetches: set[str]):
         if m is None or mul.type != "elementwise_mul":
             continue
         mid = mul.output("Out")[0]
-        users = _consumers(block, mid)
+        users = consumers(block, mid)
         if mid in fetches or len(users) != 1:
             continue
         a = _scalar_operand(sm, users[0])
@@ -79,15 +63,15 @@ def _conv_with_bias(sm, conv) -> tuple[str, str] | None:
         return None
     w = conv.input("Filter")[0]
     out = conv.output("Output")[0]
-    users = _consumers(block, out)
-    if _param(sm, w) is None or len(users) != 1 or users[0].type != "elementwise_add":
+    users = consumers(block, out)
+    if param(sm, w) is None or len(users) != 1 or users[0].type != "elementwise_add":
         return None
     add = users[0]
     b = add.input("Y")[0]
-    bias = _param(sm, b)
+    bias = param(sm, b)
     if add.input("X")[0] != out or bias is None or bias.ndim != 1 or add.attr("axis") != 1:
         return None
-    if len(_consumers(block, w)) != 1 or len(_consumers(block, b)) != 1:
+    if len(consumers(block, w)) != 1 or len(consumers(block, b)) != 1:
         return None
     return w, b
 
@@ -99,20 +83,20 @@ def _fold_after(sm, x: str, s: float, t: float) -> bool:
     if len(producers) != 1 or producers[0].type != "elementwise_add":
         return False
     convs = [op for op in block.ops if producers[0].input("X")[0] in op.output_arg_names]
-    if len(convs) != 1 or len(_consumers(block, x)) != 1:
+    if len(convs) != 1 or len(consumers(block, x)) != 1:
         return False
     names = _conv_with_bias(sm, convs[0])
     if names is None or names[1] != producers[0].input("Y")[0]:
         return False
     w, b = names
-    _set_param(sm, w, _param(sm, w) * s)
-    _set_param(sm, b, _param(sm, b) * s + t)
+    set_param(sm, w, param(sm, w) * s)
+    set_param(sm, b, param(sm, b) * s + t)
     return True
 
 
 def _fold_before(sm, y: str, s: float, t: float) -> bool:
     """y = s * x + t read only by unpadded convs with biases: fold into them."""
-    users = _consumers(sm.block, y)
+    users = consumers(sm.block, y)
     if not users:
         return False
     for conv in users:
@@ -122,9 +106,9 @@ def _fold_before(sm, y: str, s: float, t: float) -> bool:
             return False
     for conv in users:
         w, b = _conv_with_bias(sm, conv)
-        wv = _param(sm, w)
-        _set_param(sm, b, _param(sm, b) + t * wv.reshape(wv.shape[0], -1).sum(axis=1))
-        _set_param(sm, w, wv * s)
+        wv = param(sm, w)
+        set_param(sm, b, param(sm, b) + t * wv.reshape(wv.shape[0], -1).sum(axis=1))
+        set_param(sm, w, wv * s)
     return True
 
 
@@ -140,7 +124,7 @@ def fold_scalar_affines(sm) -> int:
         at = list(block.ops).index(mul)
         prefix = f"{mul.output('Out')[0]}.lab"  # read before the op is removed
         if _fold_after(sm, x, s, t) or _fold_before(sm, y, s, t):
-            for op in _consumers(block, y):
+            for op in consumers(block, y):
                 op._rename_input(y, x)
             block._remove_op(list(block.ops).index(add))
             block._remove_op(at)
@@ -159,12 +143,12 @@ def fold_scalar_affines(sm) -> int:
 
 def _fold_scale_into_convs(sm, y: str, s: float) -> bool:
     """W *= s for convs that alone read y (zero padding scales with it)."""
-    users = _consumers(sm.block, y)
+    users = consumers(sm.block, y)
     if not users or any(_conv_with_bias(sm, c) is None for c in users):
         return False
     for conv in users:
         w = conv.input("Filter")[0]
-        _set_param(sm, w, _param(sm, w) * s)
+        set_param(sm, w, param(sm, w) * s)
     return True
 
 

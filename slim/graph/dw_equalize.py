@@ -32,19 +32,19 @@ FLOOR = 1e-2  # a channel that is all but silent is raised at most 100x
 
 def _depthwise_inputs(sm) -> list:
     """(conv op, input name) of the depthwise convs whose input only they read and that is not the feed."""
-    from slim.graph.affine_fold import _consumers, _param
+    from slim.graph.static_program import consumers, param
 
     out = []
     for op in sm.block.ops:
         if op.type not in ("depthwise_conv2d", "conv2d"):
             continue
-        w = _param(sm, op.input("Filter")[0])
+        w = param(sm, op.input("Filter")[0])
         if w is None:
             continue
         x = op.input("Input")[0]
         if not (w.shape[1] == 1 and op.attr("groups") == w.shape[0] > 1):
             continue
-        if x in sm.feeds or len(_consumers(sm.block, x)) != 1:
+        if x in sm.feeds or len(consumers(sm.block, x)) != 1:
             continue
         out.append((op, x))
     return out
@@ -65,7 +65,7 @@ def equalize_depthwise_inputs(sm, calib: np.ndarray, batch_size: int = 16) -> in
     """Equalize an open StaticModel in place; how many depthwise inputs were equalized."""
     import paddle
 
-    from slim.graph.affine_fold import _param, _set_param
+    from slim.graph.static_program import param, set_param
 
     block = sm.block
     convs = _depthwise_inputs(sm)
@@ -77,7 +77,7 @@ def equalize_depthwise_inputs(sm, calib: np.ndarray, batch_size: int = 16) -> in
             continue
         r = np.maximum(peak / peak.max(), FLOOR).astype(np.float32)
         w = conv.input("Filter")[0]  # filter c reads input channel c alone
-        _set_param(sm, w, _param(sm, w) * r[:, None, None, None])
+        set_param(sm, w, param(sm, w) * r[:, None, None, None])
         inv = block.create_var(name=f"{x}.eq_inv", shape=[len(r)], dtype=block.var(x).dtype, persistable=True)
         sm.scope.var(inv.name).get_tensor().set(1.0 / r, paddle.CPUPlace())
         mid = block.create_var(name=f"{x}.eq", shape=block.var(x).shape, dtype=block.var(x).dtype)

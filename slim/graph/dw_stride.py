@@ -20,16 +20,14 @@ recognizers); the height must be static, or the layer is left alone.
 """
 from __future__ import annotations
 
+from slim.graph.static_program import consumers
+
 
 # Ops that act on each element (or channel) alone: the rows can be dropped after them.
 # The dequantize ops of a PTQ or QAT program scale per channel or per tensor.
 _ELEMENTWISE = {"batch_norm", "relu", "relu6", "hard_swish", "hardswish", "swish", "hard_sigmoid",
                 "sigmoid", "leaky_relu", "scale", "elementwise_add",
                 "fake_channel_wise_dequantize_max_abs", "fake_dequantize_max_abs", "dequantize_linear"}
-
-
-def _consumers(block, name: str) -> list:
-    return [op for op in block.ops if name in op.input_arg_names]
 
 
 def _is_per_channel_add(block, op) -> bool:
@@ -84,7 +82,7 @@ def rewrite_strided_depthwise(sm) -> int:
         writer, tail = op, op.output("Output")[0]
         chain = [tail]
         while tail not in fetch_names:
-            users = _consumers(block, tail)
+            users = consumers(block, tail)
             if len(users) != 1 or users[0].type not in _ELEMENTWISE or not _is_per_channel_add(block, users[0]):
                 break
             writer = users[0]

@@ -7,6 +7,8 @@ import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from lite.model_dir import locate
 
 
@@ -78,3 +80,23 @@ def fix_input_height(sm: StaticModel, height: int) -> None:
             op.desc.infer_shape(block.desc)
         except Exception:  # noqa: BLE001 - an op without compile-time inference keeps its shapes
             pass
+
+
+def param(sm, name: str) -> np.ndarray | None:
+    """A persistable parameter's value, None for anything else (an activation, a missing name)."""
+    v = sm.block.vars.get(name)
+    if v is None or not v.persistable:
+        return None
+    found = sm.scope.find_var(name)
+    return None if found is None else np.array(found.get_tensor())
+
+
+def set_param(sm, name: str, value: np.ndarray) -> None:
+    import paddle
+
+    sm.scope.find_var(name).get_tensor().set(value.astype(np.float32), paddle.CPUPlace())
+
+
+def consumers(block, name: str) -> list:
+    """The ops that read `name`."""
+    return [op for op in block.ops if name in op.input_arg_names]

@@ -3,13 +3,15 @@ phone app loads, gathered from the outputs of `slim prune` / `slim quant`
 jobs or from `.nb` files given directly."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from lite.bundle import ModelSpec, write_bundle
 from lite.errors import LiteError
 from lite.nbfile import read_nb
 from lite.ocr.rec import dict_file
+
+from slim.families.base import get_family
+from slim.report.schema import load
 
 # The v2.0 mobile system as this toolchain's default jobs write it. en_number
 # is the v2.0 mobile recognizer with weights here (the v2.0 ch one has none),
@@ -41,14 +43,14 @@ def model_spec(stage: str, source: str | None, variant: str = "slim") -> tuple[M
     if not (p / "report.json").is_file():
         how = f"run `{BUILD[stage]}` first" if source is None else f"give a .nb file or the output dir of `{BUILD[stage]}`"
         raise LiteError(f"{p}: no {stage} job output here (report.json); {how}")
-    report = json.loads((p / "report.json").read_text())
-    name = report["model"]
+    report = load(p / "report.json", rerun=f"rerun `{BUILD[stage]}`")
+    name = report.model
     if variant == "float":
         nb = _one(p, ("*_float_arm.nb",))
         precision, inf = "float", p / "inference_float"
     else:
         nb = _one(p, ("*_int8_arm.nb", "*_pruned_arm.nb"))
-        pruned = "pruning" in report or nb is not None and nb.name.endswith("_pruned_arm.nb")
+        pruned = "pruning" in report.extra or nb is not None and nb.name.endswith("_pruned_arm.nb")
         int8 = nb is not None and nb.name.endswith("_int8_arm.nb")
         precision = "+".join(t for t, on in (("pruned", pruned), ("int8", int8)) if on) or "float"
         inf = _one(p, ("inference_int8", "inference_pruned"))
@@ -57,14 +59,7 @@ def model_spec(stage: str, source: str | None, variant: str = "slim") -> tuple[M
         raise LiteError(f"{p}: no {variant} ARM .nb in this job output; rerun `{BUILD[stage]}`")
     spec = ModelSpec(nb=nb, name=name, precision=precision, source=str(p),
                      inference=inf if inf is not None and inf.is_dir() else None)
-    dictionary = None
-    if stage == "rec" and "rec" in report:
-        r = report["rec"]
-        spec.preprocess = {"height": r["height"], "min_width": r["min_width"]}
-        spec.classes = r.get("classes")
-        dictionary = r.get("dictionary")
-    if stage == "det":
-        spec.preprocess = {"limit_side_len": report.get("eval_set", {}).get("limit_side_len", 960)}
+    spec.preprocess, spec.classes, dictionary = get_family(report.task).bundle_facts(report)
     return spec, dictionary
 
 

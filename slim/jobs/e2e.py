@@ -23,6 +23,7 @@ from lite.errors import LiteError
 from lite.ocr.app import PADDLE, engines_factory
 from lite.ocr.e2e_metric import evaluate_system
 from lite.ocr.system import STAGES, run_many
+from lite.targets import is_emulated
 
 TARGET = "arm64-emu"
 # The system's acceptance targets (v2.0 mobile system; the official slim bundle is 3.3 MB).
@@ -68,7 +69,7 @@ def _results(bundle, reader, target: str, cpu: str, label: str) -> list[dict]:
         return json.loads(cache.read_text())
     images = [img for img, _ in reader]
     res = run_many(images, engines_factory(bundle, target, cpu, count=target != PADDLE), bundle.charset(),
-                   bundle.params(), workers=2 if target.endswith("-emu") else 1, desc=f"{label} on {target}")
+                   bundle.params(), workers=2 if is_emulated(target) else 1, desc=f"{label} on {target}")
     out = [r.to_json() for r in res]
     write_bytes(cache, json.dumps(out).encode())
     return out

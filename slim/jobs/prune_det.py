@@ -28,6 +28,9 @@ from slim.data import det_data, sources
 from slim.data.det_pool import DetPool
 from slim.families.model_source import export_inference, load_det
 from slim.jobs.registry import PruneJob, register_prune
+from slim.report.charts import prune_charts
+from slim.report.prune_md import render_md
+from slim.report.schema import write
 from slim.recipe import PruneRecipe, load_prune_recipe
 from slim.workers import log as _log
 
@@ -274,10 +277,9 @@ def run(recipe: PruneRecipe, model: str | None = None, data: list[str] | str | N
         if ref is not None:
             report["reference"].update(flops=flops(ref["net"], shape), params=params(ref["net"]))
         report["ratios"]["flops"] = report["flops"]["pruned"] / report["flops"]["float"]
-        _charts(report, info["sensitivity"], stage)
+        prune_charts(report, info["sensitivity"], stage)
         (stage / "sensitivity.json").write_text(json.dumps(info["sensitivity"], indent=1))
-        (stage / "report.json").write_text(json.dumps(report, indent=2))
-        (stage / "report.md").write_text(render_md(report))
+        write(stage, report, render_md)
     return report
 
 
@@ -324,109 +326,6 @@ def _evaluate(recipe, sets, nbs, ref, job) -> dict:
                              lambda st=st: net_hmean(ref["net"], st.items, lim))
             for st in [rank] + [x for x in sets if x.name != rank.name]}}
     return report
-
-
-def _charts(report: dict, sens: dict, stage: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 5))
-    for unit, curve in sens.items():
-        xs = sorted(curve, key=float)
-        ax.plot([float(x) for x in xs], [100 * curve[x] for x in xs], marker=".", lw=1,
-                label=unit.replace(".weight", "").replace("backbone.", ""))
-    ax.set_xlabel("share of filters pruned")
-    ax.set_ylabel("hmean drop (points)")
-    ax.set_title(f"{report['model']}: sensitivity per unit")
-    ax.legend(fontsize=5, ncol=2, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(stage / "sensitivity.png", dpi=110)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    synth = report["eval_set"]["gate_set"]
-    pts = [("float", report["flops"]["float"], report["baseline"]["metric_value"]),
-           ("pruned", report["flops"]["pruned"], report["slim"]["metric_value"])]
-    ref = report.get("reference") or {}
-    if "flops" in ref:
-        pts.append(("official pruned", ref["flops"], ref["hmean_dygraph"][synth]))
-    for label, f, h in pts:
-        ax.scatter(f / 1e6, h)
-        ax.annotate(label, (f / 1e6, h), textcoords="offset points", xytext=(4, 4))
-    ax.set_xlabel(f"FLOPs (M, input {report['flops_input'][2]}x{report['flops_input'][3]})")
-    ax.set_ylabel(f"hmean ({synth})")
-    fig.tight_layout()
-    fig.savefig(stage / "accuracy_vs_flops.png", dpi=110)
-    plt.close(fig)
-
-
-def render_md(r: dict) -> str:
-    b, s = r["baseline"], r["slim"]
-    e = r["eval_set"]
-    gate = e["gate_set"]
-    ref = r.get("reference") or {}
-    synth = set(e.get("synthetic", []))
-    ph, ft, sens = r["photos"], r["finetune"], r["sensitivity_set"]
-    lines = [
-        f"# slim prune: {r['model']}",
-        "",
-        f"Gate: hmean of the pruned model on {gate} ({e['gate_size']} images"
-        f"{', synthetic' if gate in synth else ''}, long side {e['limit_side_len']}), through the x86 `.nb` "
-        f"(the ARM `.nb` agrees: below), against the float model on the same images; budget "
-        f"{r['budget_drop_points']} points: **{'PASS' if r['passed'] else 'FAIL'}** ({r['drop_points']:+.2f}).",
-        "",
-        f"Learned from: {ph['source']} ({'real photos' if ph['real'] else 'synthetic scenes: accuracy on real images is not proven'}; "
-        f"{ph['pool']} in the pool, {ph['holdout']} held out"
-        f"{', labels used' if ft['label_weight'] > 0 else ', no labels used'}). Sensitivity: {sens['crops']} text-centred "
-        f"{sens['side']}-px crops scored against {sens['against']} ({sens['boxes']} boxes).",
-        "",
-        "| | float | pruned | ratio |" + (" official pruned |" if ref else ""),
-        "|---|---|---|---|" + ("---|" if ref else ""),
-        f"| FLOPs ({r['flops_input'][2]}x{r['flops_input'][3]}) | {r['flops']['float']:,} | {r['flops']['pruned']:,} | "
-        f"{r['ratios']['flops']:.3f} |" + (f" {ref.get('flops', 0):,} |" if ref else ""),
-        f"| params | {r['params']['float']:,} | {r['params']['pruned']:,} | "
-        f"{r['params']['pruned'] / r['params']['float']:.3f} |" + (f" {ref.get('params', 0):,} |" if ref else ""),
-    ]
-    for name in b["per_set"]:
-        bb, ss = b["per_set"][name], s["per_set"][name]
-        row = (f"| hmean (P / R), {name}{', synthetic' if name in synth else ''} (x86 .nb) | {bb['hmean']:.4f} "
-               f"({bb['precision']:.3f} / {bb['recall']:.3f}) | {ss['hmean']:.4f} ({ss['precision']:.3f} / "
-               f"{ss['recall']:.3f}) | {100 * (ss['hmean'] - bb['hmean']):+.2f} pt |")
-        if ref:
-            row += f" {ref['hmean_dygraph'].get(name, float('nan')):.4f} (dygraph) |"
-        lines.append(row)
-    bs, sb = b["subset"], s["subset"]
-    lines.append(f"| hmean, {bs['size']} evenly spread images (ARM .nb / x86 .nb / Paddle Inference) | "
-                 f"{bs['nb_arm']['hmean']:.4f} / {bs['nb_x86']:.4f} / {bs['inference']:.4f} | "
-                 f"{sb['nb_arm']['hmean']:.4f} / {sb['nb_x86']:.4f} / {sb['inference']:.4f} | |" + (" |" if ref else ""))
-    if r.get("holdout"):
-        h = r["holdout"]
-        lines.append(f"| hmean, {h['photos']} held-out training photos, against {h['against']} (dygraph) | "
-                     f"{h['float']:.4f} | {h['pruned']:.4f} | |" + (" |" if ref else ""))
-    lines += [
-        f"| .nb bytes (ARM) | {b['nb_bytes_arm']:,} | {s['nb_bytes_arm']:,} | {r['ratios']['nb_bytes']:.3f} |"
-        + (" |" if ref else ""),
-        f"| ARM instructions / inference | {b['instructions_per_run']:,} | {s['instructions_per_run']:,} | "
-        f"{r['ratios']['instructions']:.3f} |" + (" |" if ref else ""),
-        f"| x86 latency ms (median, 1 thread) | {b['latency_ms']['median']:.2f} | {s['latency_ms']['median']:.2f} | "
-        f"{r['ratios']['latency_x86']:.3f} |" + (" |" if ref else ""),
-        "",
-        f"Fine-tune: {ft['steps']} steps of distillation from the float model (resumed from {ft['resumed_from']}) on "
-        f"{ft['crop_size']}-px crops of {ft['pool']} ({ft['augment']})"
-        + (f", plus DB's probability-map loss on the labels (weight {ft['label_weight']})" if ft["label_weight"] else "")
-        + f"; final loss {ft['loss']}. Whole job {r['seconds']} s.",
-        "",
-        "![sensitivity](sensitivity.png) ![accuracy vs FLOPs](accuracy_vs_flops.png)",
-        "",
-        f"## Pruning plan (predicted drop {100 * r['pruning_plan']['predicted_drop']:.2f} points)",
-        "",
-        "| unit | channels | kept | ratio |",
-        "|---|---|---|---|",
-    ]
-    for u in r["pruning_plan"]["units"]:
-        lines.append(f"| {u['unit']} | {u['channels']} | {u['keep']} | {u['ratio']:.2f} |")
-    return "\n".join(lines) + "\n"
 
 
 def summary(r: dict) -> str:

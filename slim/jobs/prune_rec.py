@@ -23,10 +23,15 @@ from lite import paths
 from lite.atomic import atomic_dir
 from lite.errors import LiteError
 
+from slim.data import rec_data, sources
+from slim.families.model_source import load_rec
 from slim.jobs.registry import PruneJob, register_prune
+from slim.report.prune_rec_md import render
+from slim.report.schema import write
 from slim.recipe import RecPruneRecipe, load_rec_prune_recipe
 
 SEED = 2024
+HEIGHT = 32  # the v2.0 CRNNs' input height (PaddleOCR's rec_image_shape 3,32,320)
 
 
 def clean_copy(net):
@@ -123,113 +128,107 @@ def run(recipe: RecPruneRecipe, model: str | None = None, data: list[str] | str 
         out: str | None = None, images: str | None = None, calib: str | None = None) -> dict:
     """`data`: labelled gate crops (else the recipe's data.gate, else synthetic);
     `calib`: real crops for the scan (with their text) and the distillation pool."""
-    from lite.bench import compare
-    from lite.evaluate import eval_rec_nb
-    from lite.ocr.rec import charset_for
-    from lite.opt import opt
-    from lite.readers import evenly
-
-    from slim.data import rec_data, sources
-    from slim.families.model_source import export_inference, load_rec
-    from slim.methods.pruning import Pruner, flops, params, plan_for_flops, sensitivity
-    from slim.families.zoo import MODELS
-
     t0 = time.time()
     source = model or recipe.model
     name, teacher = load_rec(source)
-    dict_file = recipe.dictionary or getattr(MODELS.get(name), "dictionary", None)
-    if not dict_file:
-        raise LiteError(f"{name}: which dictionary does it use? Set `dictionary:` in the recipe")
-    charset = charset_for(dict_file, teacher.n_classes, name)
-    height, pc, ft, ev = 32, recipe.prune, recipe.finetune, recipe.eval
-    shape = [1, 3, height, pc.input_size]
-    sets = [sources.crops(p) for p in ([data] if isinstance(data, str) else data or recipe.data.gate)]
-    if not sets:
-        sources.fallback("labelled word crops", "--data", "gate")
-        sets = [rec_data.synthetic(ev.synthetic, "eval", charset, height)]
+    charset = _charset(recipe, name, teacher)
+    sets = _gate_sets(recipe, data, charset)
     calib = calib or recipe.data.calib
     if not calib:
         sources.fallback("word crops", "--calib", "calib")
     job = _job_dir(recipe, name, source, calib)
     job.mkdir(parents=True, exist_ok=True)
+    student, plan, sens, ft_info = _prune_and_tune(recipe, teacher, charset, calib, job)
+    with atomic_dir(Path(out or f"output/slim_prune_{name}")) as stage:
+        report = _measure(recipe, stage, name, teacher, student, sets, charset)
+        report.update(source=str(source), data={"calibration": calib or "synthetic", "calibration_real": bool(calib)},
+                      pruning_plan=plan.to_json(), finetune=ft_info, seconds=round(time.time() - t0, 1))
+        (stage / "sensitivity.json").write_text(json.dumps(sens, indent=1))
+        write(stage, report, render)
+    return report
 
+
+def _charset(recipe: RecPruneRecipe, name: str, teacher):
+    from lite.ocr.rec import charset_for
+
+    from slim.families.zoo import MODELS
+
+    dict_file = recipe.dictionary or getattr(MODELS.get(name), "dictionary", None)
+    if not dict_file:
+        raise LiteError(f"{name}: which dictionary does it use? Set `dictionary:` in the recipe")
+    return charset_for(dict_file, teacher.n_classes, name)
+
+
+def _gate_sets(recipe: RecPruneRecipe, data, charset) -> list:
+    sets = [sources.crops(p) for p in ([data] if isinstance(data, str) else data or recipe.data.gate)]
+    if not sets:
+        sources.fallback("labelled word crops", "--data", "gate")
+        sets = [rec_data.synthetic(recipe.eval.synthetic, "eval", charset, HEIGHT)]
+    return sets
+
+
+def _prune_and_tune(recipe: RecPruneRecipe, teacher, charset, calib: str | None, job: Path):
+    """Scan (cached in `job`), plan for the FLOPs target, prune, distil: (student, plan, scan, fine-tune facts)."""
+    from lite.readers import evenly
+
+    from slim.methods.pruning import Pruner, plan_for_flops, sensitivity
+
+    pc, ft = recipe.prune, recipe.finetune
     work = copy.deepcopy(teacher)
-    pruner = Pruner(work, shape, pc.method, rebuild=clean_copy)
+    pruner = Pruner(work, [1, 3, HEIGHT, pc.input_size], pc.method, rebuild=clean_copy)
     sens_set = (evenly(sources.crops(calib), pc.sensitivity_images) if calib
-                else rec_data.synthetic(pc.sensitivity_images, "sens", charset, height))
-    sens = sensitivity(pruner, lambda: 100 * net_accuracy(work, sens_set, charset, height), pc.ratios,
+                else rec_data.synthetic(pc.sensitivity_images, "sens", charset, HEIGHT))
+    sens = sensitivity(pruner, lambda: 100 * net_accuracy(work, sens_set, charset, HEIGHT), pc.ratios,
                        job / "sensitivity.json", desc="sensitivity (word accuracy per unit and ratio)")
     plan = plan_for_flops(pruner, sens, pc.flops_keep, pc.max_ratio, pc.align)
     pruner.apply(plan.ratios)
     student = clean_copy(work)
-    pool = word_pool(charset, height, ft.pool_size, pc.input_size, calib)
+    pool = word_pool(charset, HEIGHT, ft.pool_size, pc.input_size, calib)
     ckpt = job / f"ckpt-{_key(plan.keep, asdict(ft))}"  # checkpoints belong to one plan and fine-tune
-    ft_info = distill_rec(student, teacher, pool, ft.steps, ft.batch_size, ft.lr, ckpt, ft.checkpoint_every)
-
-    out_dir = Path(out or f"output/slim_prune_{name}")
-    with atomic_dir(out_dir) as stage:
-        nbs, scores = {}, {}
-        for tag, net in (("float", teacher), ("pruned", student)):
-            d = export_inference(net, stage / f"inference_{tag}", [None, 3, height, None])
-            nbs[tag] = opt(d, target="arm", out=stage / f"{name}_{tag}_arm.nb")
-            scores[tag] = {}
-            for s in sets:
-                r = eval_rec_nb(str(nbs[tag]), s, charset, height, target=ev.target, cpu=ev.cpu,
-                                case_insensitive=ev.case_insensitive, desc=f"{tag} {s.name} on {ev.target}")
-                scores[tag][s.name] = {"accuracy": r["value"], "norm_edit_dis": r["norm_edit_dis"], "size": r["size"]}
-        total = {t: sum(v["accuracy"] * v["size"] for v in scores[t].values()) / sum(v["size"] for v in scores[t].values())
-                 for t in scores}
-        cost = compare(str(nbs["float"]), str(nbs["pruned"]), target=ev.target, repeats=1,
-                       shapes={"x": tuple(ev.bench_shape)}, cpu=ev.cpu)
-        drop = 100 * (total["float"] - total["pruned"])
-        report = {
-            "model": name, "task": "rec", "kind": "prune", "metric": "accuracy", "source": str(source), "cpu": ev.cpu,
-            "eval_set": {"name": "+".join(s.name for s in sets), "parts": {s.name: len(s) for s in sets},
-                         "unit": "words", "synthetic": [s.name for s in sets if s.name.startswith("synthetic")]},
-            "data": {"calibration": calib or "synthetic", "calibration_real": bool(calib)},
-            "rec": {"dictionary": charset.source, "classes": len(charset), "use_space": charset.use_space,
-                    "height": height, "min_width": 320},
-            "baseline": {"metric_value": total["float"], "per_set": scores["float"],
-                         "nb_bytes_arm": nbs["float"].stat().st_size,
-                         "instructions_per_run": cost["a"]["instructions_per_run"]},
-            "slim": {"metric_value": total["pruned"], "per_set": scores["pruned"],
-                     "nb_bytes_arm": nbs["pruned"].stat().st_size,
-                     "instructions_per_run": cost["b"]["instructions_per_run"]},
-            "flops": {"float": flops(teacher, shape), "pruned": flops(student, shape)},
-            "params": {"float": params(teacher), "pruned": params(student)},
-            "pruning_plan": plan.to_json(), "finetune": ft_info, "drop_points": drop,
-            "budget_drop_points": ev.max_drop_points, "passed": drop <= ev.max_drop_points,
-            "seconds": round(time.time() - t0, 1)}
-        report["ratios"] = {"flops": report["flops"]["pruned"] / report["flops"]["float"],
-                            "nb_bytes": report["slim"]["nb_bytes_arm"] / report["baseline"]["nb_bytes_arm"],
-                            "instructions": cost["ratio"]}
-        (stage / "sensitivity.json").write_text(json.dumps(sens, indent=1))
-        (stage / "report.json").write_text(json.dumps(report, indent=2))
-        (stage / "report.md").write_text(render(report))
-    return report
+    return student, plan, sens, distill_rec(student, teacher, pool, ft.steps, ft.batch_size, ft.lr, ckpt,
+                                            ft.checkpoint_every)
 
 
-def render(r: dict) -> str:
-    b, s = r["baseline"], r["slim"]
-    rows = [("word accuracy on the ARM .nb (" + r["eval_set"]["name"] + ")", f"{b['metric_value']:.4f}",
-             f"{s['metric_value']:.4f}", f"{-r['drop_points']:+.2f} pt (budget -{r['budget_drop_points']})"),
-            *[(f"  {k}", f"{b['per_set'][k]['accuracy']:.4f}", f"{s['per_set'][k]['accuracy']:.4f}", "")
-              for k in b["per_set"]],
-            ("FLOPs (backbone convs, 1x3x32x320)", f"{r['flops']['float']:,}", f"{r['flops']['pruned']:,}",
-             f"{r['ratios']['flops']:.3f}"),
-            ("params", f"{r['params']['float']:,}", f"{r['params']['pruned']:,}",
-             f"{r['params']['pruned'] / r['params']['float']:.3f}"),
-            (".nb bytes (ARM)", f"{b['nb_bytes_arm']:,}", f"{s['nb_bytes_arm']:,}", f"{r['ratios']['nb_bytes']:.3f}"),
-            (f"ARM instructions per run ({r['cpu']})", f"{b['instructions_per_run']:,}",
-             f"{s['instructions_per_run']:,}", f"{r['ratios']['instructions']:.3f}")]
-    lines = [f"# slim prune rec: {r['model']}", "", "| | float | pruned | ratio |", "|---|---|---|---|"]
-    lines += [f"| {a} | {x} | {y} | {z} |" for a, x, y, z in rows]
-    lines += ["", "Pruned units (channels kept):", ""]
-    lines += [f"- `{u['unit']}`: {u['keep']} of {u['channels']}" for u in r["pruning_plan"]["units"]
-              if u["keep"] < u["channels"]]
-    lines += ["", f"Distillation: {r['finetune']['steps']} steps, final KL {r['finetune']['loss']}; "
-              f"{'PASS' if r['passed'] else 'FAIL'}; {r['seconds']} s.", ""]
-    return "\n".join(lines)
+def _measure(recipe: RecPruneRecipe, stage: Path, name: str, teacher, student, sets: list, charset) -> dict:
+    """Both networks exported, compiled, scored on the ARM `.nb` and counted side by side."""
+    from lite.bench import compare
+    from lite.evaluate import eval_rec_nb
+    from lite.opt import opt
+
+    from slim.families.model_source import export_inference
+    from slim.methods.pruning import flops, params
+
+    ev, shape = recipe.eval, [1, 3, HEIGHT, recipe.prune.input_size]
+    nbs, scores = {}, {}
+    for tag, net in (("float", teacher), ("pruned", student)):
+        d = export_inference(net, stage / f"inference_{tag}", [None, 3, HEIGHT, None])
+        nbs[tag] = opt(d, target="arm", out=stage / f"{name}_{tag}_arm.nb")
+        scores[tag] = {}
+        for s in sets:
+            r = eval_rec_nb(str(nbs[tag]), s, charset, HEIGHT, target=ev.target, cpu=ev.cpu,
+                            case_insensitive=ev.case_insensitive, desc=f"{tag} {s.name} on {ev.target}")
+            scores[tag][s.name] = {"accuracy": r["value"], "norm_edit_dis": r["norm_edit_dis"], "size": r["size"]}
+    total = {t: sum(v["accuracy"] * v["size"] for v in scores[t].values()) / sum(v["size"] for v in scores[t].values())
+             for t in scores}
+    cost = compare(str(nbs["float"]), str(nbs["pruned"]), target=ev.target, repeats=1,
+                   shapes={"x": tuple(ev.bench_shape)}, cpu=ev.cpu)
+    drop = 100 * (total["float"] - total["pruned"])
+    side = {t: {"metric_value": total[t], "per_set": scores[t], "nb_bytes_arm": nbs[t].stat().st_size,
+                "instructions_per_run": cost["ab"[i]]["instructions_per_run"]} for i, t in enumerate(("float", "pruned"))}
+    size = sum(len(s) for s in sets)
+    fl = {"float": flops(teacher, shape), "pruned": flops(student, shape)}
+    return {
+        "model": name, "task": "rec", "kind": "prune", "metric": "accuracy", "cpu": ev.cpu,
+        "eval_set": {"name": "+".join(s.name for s in sets), "parts": {s.name: len(s) for s in sets}, "size": size,
+                     "gate_set": "+".join(s.name for s in sets), "gate_size": size, "unit": "words",
+                     "synthetic": [s.name for s in sets if s.name.startswith("synthetic")]},
+        "rec": {"dictionary": charset.source, "classes": len(charset), "use_space": charset.use_space,
+                "height": HEIGHT, "min_width": 320},
+        "baseline": side["float"], "slim": side["pruned"], "flops": fl,
+        "params": {"float": params(teacher), "pruned": params(student)}, "drop_points": drop,
+        "budget_drop_points": ev.max_drop_points, "passed": drop <= ev.max_drop_points,
+        "ratios": {"flops": fl["pruned"] / fl["float"], "nb_bytes": side["pruned"]["nb_bytes_arm"] / side["float"]["nb_bytes_arm"],
+                   "instructions": cost["ratio"]}}
 
 
 def summary(r: dict) -> str:

@@ -84,7 +84,7 @@ def _im2col(x: np.ndarray, kh: int, kw: int, stride, pad, dil) -> np.ndarray:
 
 def _layers(sm) -> list[tuple]:
     """(op, weight name, input name, weight) of the layers opt quantizes weight-only."""
-    from slim.graph.affine_fold import _param
+    from slim.graph.static_program import param
 
     out = []
     for op in sm.block.ops:
@@ -94,7 +94,7 @@ def _layers(sm) -> list[tuple]:
             name, x = op.input("Y")[0], op.input("X")[0]
         else:
             continue
-        w = _param(sm, name)
+        w = param(sm, name)
         if w is not None and (w.ndim == 4 or w.ndim == 2):
             out.append((op, name, x, w))
     return out
@@ -112,7 +112,7 @@ def gptq_round_model(model_dir: str | Path, out_dir: str | Path, calib: np.ndarr
     MSE clip and plain rounding); written to out_dir. Returns (out_dir, stats)."""
     from tqdm import tqdm
 
-    from slim.graph.affine_fold import _set_param
+    from slim.graph.static_program import set_param
     from slim.graph.static_program import open_inference_model
 
     with open_inference_model(model_dir) as sm:
@@ -134,6 +134,6 @@ def gptq_round_model(model_dir: str | Path, out_dir: str | Path, calib: np.ndarr
         for op, name, _, w in tqdm(layers, desc=f"int8 weight rounding ({method})", unit="layer", leave=False):
             q, lost = round_rows(_rows(op, w), H.get(name), damp)
             fallback += lost
-            _set_param(sm, name, (q.reshape(w.shape) if op.type == "conv2d" else q.T).astype(np.float32))
+            set_param(sm, name, (q.reshape(w.shape) if op.type == "conv2d" else q.T).astype(np.float32))
         sm.save(Path(out_dir) / "inference")
     return Path(out_dir), {"layers": len(layers), "rows_rounded_to_nearest": fallback, "method": method}

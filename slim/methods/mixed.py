@@ -11,6 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from lite.errors import LiteError
+
+from slim.methods.base import Candidate, Method, QuantContext, register_method
 from slim.methods.compile import compile_arm, prepare
 from slim.methods.layer_sensitivity import sensitivity
 from slim.methods.ptq import quant_post_static
@@ -40,8 +43,7 @@ class _Build:
         qdir = prepare(self.task, qdir, self.recipe)
         nb, int8_ops = compile_arm(qdir, self.work / f"mixed_{k}{tag}.nb")
         acc = self.task.score_inference(str(qdir), self.rank, self.recipe)
-        return {"status": "ok", "method": "ptq-mixed", "accuracy_inference": acc, "int8_ops": int8_ops,
-                "nb_bytes_arm": nb.stat().st_size, "dir": str(qdir), "nb": str(nb), "float_layers": skip}
+        return Candidate("", "ok", "ptq-mixed", acc, int8_ops, nb.stat().st_size, str(qdir), str(nb), skip)
 
 
 class _Builders:
@@ -59,7 +61,7 @@ class _Builders:
             if j not in self.pending:
                 self.pending[j] = self.pool.submit(call, "candidate", j, self.order[:j], f"_{self.generation}")
 
-    def get(self, k: int) -> dict:
+    def get(self, k: int) -> Candidate:
         if self.workers <= 1:
             return self.build.candidate(k, self.order[:k])
         self._fill(k)
@@ -78,17 +80,17 @@ def _payload_bytes(calib: np.ndarray, reader) -> int:
     return calib.nbytes + sum(getattr(img, "nbytes", 0) for img, _ in reader)
 
 
-def mixed(recipe: QuantRecipe, task, source: Path, work: Path, calib, rank, base_acc: float, best: dict,
-          float_bytes: int, gate, tried: list, workers: int | None = None) -> dict | None:
+def mixed(recipe: QuantRecipe, task, source: Path, work: Path, calib, rank, base_acc: float, best: Candidate,
+          float_bytes: int, gate, tried: list, workers: int | None = None) -> Candidate | None:
     """The first candidate, with the fewest float layers, that keeps the budget
     on Paddle Inference (`rank`) and then on the ARM gate; None if none does."""
-    best_algo = best["algo"]
+    best_algo = best.algo
     # a fast algorithm may rank the layers when the best one is slow (mse on a 4,400-class head)
     sens = sensitivity(source, work, calib, recipe.mixed.scan_algo or best_algo, recipe, task)
     ranked = sorted(sens, key=lambda w: -sens[w])
     a, rounding = parse_algo(best_algo)
     budget = recipe.gate.max_drop_points / 100.0
-    room = recipe.mixed.max_nb_ratio * float_bytes - best["nb_bytes_arm"] if recipe.mixed.max_nb_ratio else np.inf
+    room = recipe.mixed.max_nb_ratio * float_bytes - best.nb_bytes_arm if recipe.mixed.max_nb_ratio else np.inf
     order, passed = plan_float_layers(ranked, _weight_sizes(source), room, recipe.mixed.max_float_layers)
     if passed:
         log(f"  mixed: {len(passed)} sensitive layer(s) stay int8 to keep mixed.max_nb_ratio: {', '.join(passed)}")
@@ -98,14 +100,15 @@ def mixed(recipe: QuantRecipe, task, source: Path, work: Path, calib, rank, base
                          min(workers, len(order)))
     try:
         for k in range(1, len(order) + 1):
-            cand = {"algo": f"{best_algo} ({k} float)", **builders.get(k)}
+            cand = builders.get(k)
+            cand.algo = f"{best_algo} ({k} float)"
             tried.append(cand)
-            log(f"  mixed, {k} float layer(s) {order[k - 1]}: {task.metric} {cand['accuracy_inference']:.4f} "
-                 "(Paddle Inference)")
-            if cand["int8_ops"] and base_acc - cand["accuracy_inference"] <= budget + 1e-12:
+            log(f"  mixed, {k} float layer(s) {order[k - 1]}: {task.metric} {cand.accuracy_inference:.4f} "
+                "(Paddle Inference)")
+            if cand.int8_ops and base_acc - cand.accuracy_inference <= budget + 1e-12:
                 builders.stop()
                 if gate.check(cand):
-                    cand["sensitivity"] = sens
+                    cand.sensitivity = sens
                     return cand
     finally:
         builders.stop()
@@ -134,3 +137,20 @@ def _weight_sizes(model_dir: Path) -> dict[str, int]:
     from slim.nets.weights import inference_params
 
     return {n: int(a.size) for n, a in inference_params(model_dir)}
+
+
+@register_method
+class Mixed(Method):
+    name = "mixed"
+
+    def after_failure(self, recipe) -> str:
+        return f"no PTQ candidate within {recipe.gate.max_drop_points} points: mixed precision"
+
+    def enabled(self, recipe) -> bool:
+        return recipe.mixed.enabled
+
+    def run(self, ctx: QuantContext) -> Candidate | None:
+        if not ctx.ptq_ranked:
+            raise LiteError("quant.strategy: mixed starts from the best PTQ algorithm; put ptq before it")
+        return mixed(ctx.recipe, ctx.family, ctx.source, ctx.work, ctx.calib, ctx.select, ctx.base_acc,
+                     ctx.ptq_ranked[0], ctx.float_nb_bytes(), ctx.gate, ctx.tried)

@@ -11,6 +11,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from lite.errors import LiteError
+
+from slim.methods.base import Candidate, Method, QuantContext, register_method
+from slim.methods.compile import compile_arm, prepare
+from slim.workers import log
+
 QAT_CONFIG = {
     "weight_quantize_type": "channel_wise_abs_max",
     "activation_quantize_type": "moving_average_abs_max",
@@ -49,7 +55,7 @@ def qat_finetune(student, teacher, loss_fn, out_dir: Path, pool: np.ndarray, run
     import paddle.nn.functional as F
     from paddleslim import QAT
 
-    from slim.families.model_source import _forget_traced_parameters
+    from slim.families.model_source import forget_traced_parameters
     from slim.graph.program_fold import fold_bias_reshapes
     from slim.methods.ptq import quiet_paddleslim
 
@@ -84,7 +90,7 @@ def qat_finetune(student, teacher, loss_fn, out_dir: Path, pool: np.ndarray, run
     student.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     spec = [paddle.static.InputSpec(shape=run.input_shape, dtype="float32", name="x")]
-    _forget_traced_parameters()  # stale records of PaddleSlim's tracing break jit.save (model_source.py)
+    forget_traced_parameters()  # stale records of PaddleSlim's tracing break jit.save (model_source.py)
     quanter.save_quantized_model(student, str(out_dir / "inference"), input_spec=spec)
     fold_bias_reshapes(out_dir)  # as for float exports: Lite fuses the conv biases back
     return out_dir
@@ -96,8 +102,6 @@ def layers_of(net, source: Path, weight_names: list) -> list:
     slim/nets/weights.py matches them)."""
     if not weight_names:
         return []
-    from lite.errors import LiteError
-
     from slim.nets.weights import inference_params, unique_state
 
     static = [name for name, _ in inference_params(source)]
@@ -109,3 +113,52 @@ def layers_of(net, source: Path, weight_names: list) -> list:
             raise LiteError(f"{source}: no weight `{name}` to keep float in QAT")
         out.append(sub[keys[static.index(name)].rsplit(".", 1)[0]])
     return out
+
+
+def _mixed_float_layers(tried: list) -> list:
+    """The float layers of the best mixed-precision candidate (fewest on a tie)."""
+    mixed_ok = [c for c in tried if c.method == "ptq-mixed" and c.ok]
+    if not mixed_ok:
+        return []
+    return list(max(mixed_ok, key=lambda c: (c.accuracy_inference, -len(c.float_layers))).float_layers)
+
+
+@register_method
+class QATMethod(Method):
+    """QAT distilled from the float network on the calibration pool; with
+    `qat.label_weight > 0`, on the labelled calibration-side crops (the
+    held-out selection crops left out) with the family's training loss added."""
+    name = "qat"
+
+    def after_failure(self, recipe) -> str:
+        return "mixed precision did not reach the budget: QAT"
+
+    def enabled(self, recipe) -> bool:
+        return recipe.qat.enabled
+
+    def run(self, ctx: QuantContext) -> Candidate | None:
+        recipe, family, q = ctx.recipe, ctx.family, ctx.recipe.qat
+        try:
+            student, teacher, loss, shape = family.qat_setup(ctx.source)
+        except LiteError as e:
+            log(f"  QAT skipped: {e}")
+            return None
+        labelled = family.qat_labelled(recipe, q.pool_size) if q.label_weight > 0 else None
+        pool, labels = labelled if labelled else (family.calibration(recipe, q.pool_size), None)
+        skip = _mixed_float_layers(ctx.tried) if q.keep_float == "mixed" else []
+        run = QATRun(q.steps, q.lr, q.batch_size, shape, pact=q.pact, skip=skip)
+        log(f"  QAT: {q.steps} steps on {len(pool)} crops" + (", with their labels" if labels else ", distilled")
+            + (f", {len(skip)} layer(s) float as in the best mixed candidate" if skip else ""))
+        qdir = qat_finetune(student, teacher, loss, ctx.work / "qat", pool, run, ctx.source, labels)
+        qdir = prepare(family, qdir, recipe)
+        nb, int8_ops = compile_arm(qdir, ctx.work / "qat.nb")
+        acc = family.score_inference(str(qdir), ctx.select, recipe)
+        algo = "qat" + ("-pact" if q.pact else "") + ("+labels" if labels else "") + (f" ({len(skip)} float)" if skip else "")
+        cand = Candidate(algo, "ok" if int8_ops else "no int8 kernels in the .nb", "qat", acc, int8_ops,
+                         nb.stat().st_size, str(qdir), str(nb), skip,
+                         extra={"qat": {"steps": q.steps, "lr": q.lr, "pact": q.pact,
+                                        "labelled_crops": len(labels.labels) if labels else 0,
+                                        "label_weight": q.label_weight if labels else 0.0}})
+        ctx.tried.append(cand)
+        ctx.report_inference(cand)
+        return cand if int8_ops and ctx.within_reach(acc) and ctx.gate.check(cand) else None

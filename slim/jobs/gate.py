@@ -1,0 +1,73 @@
+"""The quant job's gate: a candidate's ARM `.nb` scored on the gate subset
+against the float model on the same items, and the float model's own scores
+(computed beside the PTQ search, cached per weights and eval sets)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from lite.atomic import write_bytes
+from lite.opt import opt
+from lite.readers import ListReader
+
+from slim.methods.base import Candidate
+from slim.workers import log
+
+
+class Gate:
+    """The metric of a candidate's ARM `.nb` on the gate subset (an evenly
+    spread subset of the pooled gate sets, `gate.nb_subset`; all of it when
+    0), against the float model's on the same items. The float model is
+    scored through its x86 `.nb` (float `.nb` files agree with the ARM one:
+    tests), so emulated ARM time goes to the int8 candidates alone."""
+
+    def __init__(self, recipe, family, reader: ListReader):
+        self.recipe, self.family, self.reader = recipe, family, reader
+        self.baseline_future = None  # float_baseline(), running beside the first method
+        self.log: list[dict] = []
+
+    @property
+    def base(self) -> float:
+        return self.baseline_future.result()["acc"]
+
+    def measure(self, nb: Path, label: str, target: str | None = None) -> float:
+        target = target or self.recipe.gate.target
+        return self.family.score_nb(str(nb), self.reader, self.recipe, target,
+                                    f"{label} .nb on {target}: {self.reader.name}")
+
+    def check(self, cand: Candidate) -> bool:
+        value = self.measure(Path(cand.nb), cand.algo)
+        drop = self.base - value
+        ok = drop <= self.recipe.gate.max_drop_points / 100.0 + 1e-12
+        self.log.append({"algo": cand.algo, "float_layers": cand.float_layers,
+                         "accuracy_nb_arm": value, "drop_points": 100 * drop, "passed": ok})
+        log(f"  gate {cand.algo}: ARM .nb {self.family.metric} {value:.4f} on {len(self.reader)} {self.family.unit}, "
+            f"drop {100 * drop:+.2f} points" + ("" if ok else " (over budget)"))
+        cand.accuracy_nb_arm = value
+        return ok
+
+
+def float_baseline(model_dir: Path, name: str, stage: Path, gate: Gate, sets: list, rank: ListReader,
+                   cache: Path) -> dict:
+    """Float `.nb` files and their scores through the x86 `.nb`: on the gate
+    subset and on every eval set in full (cached in `cache`, per weights and
+    eval sets); needs only the float model, so it runs beside the PTQ search
+    (in a thread: no paddle calls here, its static/dygraph mode is per thread)."""
+    r = gate.recipe
+    float_arm = opt(model_dir, target="arm", out=stage / f"{name}_float_arm.nb")
+    float_x86 = opt(model_dir, target="x86", out=stage / f"{name}_float_x86.nb")
+    if cache.is_file():
+        acc, per = json.loads(cache.read_text())
+    else:
+        per = {s.name: gate.family.score_nb(str(float_x86), s, r, "x86", f"float .nb on x86: {s.name}")
+               for s in ([rank] if rank.name not in [x.name for x in sets] else []) + sets}
+        # the gate subset is often a whole set (nb_subset 0): its score is already there
+        same = [s.name for s in [rank] + sets if s.name in per and _same_items(s, gate.reader)]
+        acc = per[same[0]] if same else gate.measure(float_x86, "float", "x86")
+        write_bytes(cache, json.dumps([acc, per]).encode())
+    return {"arm": float_arm, "x86": float_x86, "acc": acc, "per": per}
+
+
+def _same_items(a, b) -> bool:
+    """The same items in the same order (evenly() hands out the reader's own objects)."""
+    return len(a) == len(b) and all(x[0] is y[0] and x[1] == y[1] for x, y in zip(a, b))
