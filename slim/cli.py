@@ -10,7 +10,7 @@ from lite.errors import LiteError
 def _quant_recipe(cli_name: str, recipe: str | None, model: str | None):
     """The family a job name means and its recipe (the given one, else the
     family's default for the model), checked to be that family's."""
-    from slim.families.base import by_cli_name
+    from slim.families import by_cli_name
     from slim.recipe import load_quant_recipe
 
     family = by_cli_name(cli_name)
@@ -43,8 +43,8 @@ def cmd_quant(args):
 
 
 def cmd_prune(args):
-    from slim.families.base import by_cli_name
-    from slim.jobs.registry import prune_job
+    from slim.families import by_cli_name
+    from slim.jobs.prune import prune_job
 
     job = prune_job(by_cli_name(args.task).task)
     r = job.run(job.load_recipe(args.recipe, job.default_recipe), model=args.model, data=args.data, out=args.out,
@@ -60,7 +60,7 @@ def cmd_prune(args):
 def _bench_run(args, bench) -> dict:
     """The bench's default job on the real sets of ../shared."""
     from slim.data import benchsets
-    from slim.jobs.registry import prune_job
+    from slim.jobs.prune import prune_job
 
     sets = benchsets.for_family(bench.family)
     benchsets.seed_official_nb()
@@ -69,7 +69,7 @@ def _bench_run(args, bench) -> dict:
     if bench.verb == "prune":
         job = prune_job(bench.family)
         return job.run(job.load_recipe(args.recipe, bench.recipe or job.default_recipe), **kw)
-    from slim.families.base import get_family
+    from slim.families import get_family
     from slim.jobs.quant import run
     from slim.recipe import load_quant_recipe
 
@@ -168,10 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="Setuptools is replacing distutils")
     ap = argparse.ArgumentParser(prog="slim", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    from slim.families.base import by_cli_name, cli_names
-    from slim.jobs.registry import BENCHES, PRUNE_JOBS, prune_job
+    from slim.families import by_cli_name, cli_names
+    from slim.jobs.prune import PRUNE_JOBS
+    from slim.jobs.registry import BENCHES
 
-    prune_job("det")  # imports the prune jobs, which register themselves
     _job_parser(sub, "quant", "post-training int8 quantization, gated on the ARM .nb", cmd_quant,
                 cli_names(), "cls_quant.yaml")
     prunable = [n for n in cli_names() if by_cli_name(n).task in PRUNE_JOBS]

@@ -10,6 +10,8 @@ import yaml
 
 from lite.errors import LiteError
 
+from slim.methods.ptq import ALGOS, ROUNDINGS, parse_algo
+
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 
 
@@ -204,16 +206,6 @@ def _read_yaml(path: Path) -> dict:
         raise LiteError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
 
 
-ALGOS = {"KL", "hist", "avg", "mse", "emd", "abs_max", "min_max"}
-ROUNDINGS = {"round", "adaround"}
-
-
-def parse_algo(entry: str) -> tuple[str, str]:
-    """'hist' -> ('hist', 'round'); 'hist+adaround' -> ('hist', 'adaround')."""
-    algo, _, rounding = entry.partition("+")
-    return algo, rounding or "round"
-
-
 def _fill(cls, data, where: str, path: Path):
     if not isinstance(data, dict):
         raise LiteError(f"{path}: `{where}` must be a mapping")
@@ -234,7 +226,7 @@ def _fill(cls, data, where: str, path: Path):
 
 
 def _check_strategy(r: QuantRecipe, path: Path) -> None:
-    from slim.methods.base import method_names
+    from slim.methods.strategies import method_names
 
     if r.quant.method == "weight_only":  # no int8-arithmetic search at all
         r.quant.strategy = ["weight_only"]
@@ -249,7 +241,7 @@ def _check_strategy(r: QuantRecipe, path: Path) -> None:
 
 
 def load_quant_recipe(path: str | Path | None, default_name: str = "cls_quant.yaml") -> QuantRecipe:
-    from slim.families.base import FAMILIES, get_family
+    from slim.families import FAMILIES, get_family
 
     path = Path(path) if path else RECIPES_DIR / default_name
     r = _fill(QuantRecipe, _read_yaml(path), "", path)

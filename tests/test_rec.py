@@ -370,7 +370,8 @@ def test_qat_on_labelled_words_keeps_the_named_layers_float(en_dir, tmp_path):
     from slim.data import sources
     from slim.nets.weights import op_weights
     from slim.methods.qat import QATRun, layers_of, qat_finetune
-    from slim.families.base import Models, get_family
+    from slim.families import get_family
+    from slim.families.base import Models
     from slim.recipe import load_quant_recipe
 
     _, train = _real_words(tmp_path, 4)

@@ -98,7 +98,7 @@ def test_missing_and_unreadable_sources_are_named(tmp_path):
 
 
 def test_nothing_given_falls_back_to_synthetic_with_a_notice(capsys):
-    from slim.families.base import get_family
+    from slim.families import get_family
     from slim.recipe import load_quant_recipe
 
     recipe = load_quant_recipe(None)  # data.calib and data.gate empty
@@ -114,7 +114,7 @@ def test_nothing_given_falls_back_to_synthetic_with_a_notice(capsys):
 
 
 def test_real_sources_feed_the_cls_job(icdar_small):
-    from slim.families.base import get_family
+    from slim.families import get_family
     from slim.recipe import load_quant_recipe
 
     recipe = load_quant_recipe(None)

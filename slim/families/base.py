@@ -22,31 +22,6 @@ def register(cls):
     return cls
 
 
-def get_family(task: str) -> "Family":
-    """A fresh adapter per job (rec keeps the model's dictionary and input height)."""
-    import slim.families  # noqa: F401 - the family modules register themselves on import
-
-    if task not in FAMILIES:
-        raise LiteError(f"slim: no model family {task!r}; this version knows {', '.join(sorted(FAMILIES))}")
-    return FAMILIES[task]()
-
-
-def by_cli_name(name: str) -> "Family":
-    """The family a CLI job name means (`slim quant det_mobile` -> det)."""
-    import slim.families  # noqa: F401
-
-    for cls in FAMILIES.values():
-        if cls.cli_name == name:
-            return cls()
-    raise LiteError(f"slim: no job for {name!r}; this version has {', '.join(cli_names())}")
-
-
-def cli_names() -> list[str]:
-    import slim.families  # noqa: F401
-
-    return [cls.cli_name for cls in FAMILIES.values()]
-
-
 @dataclass
 class Models:
     """`baseline`: the float model the int8 one is judged against; `source`:

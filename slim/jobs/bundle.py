@@ -10,7 +10,7 @@ from lite.errors import LiteError
 from lite.nbfile import read_nb
 from lite.ocr.rec import dict_file
 
-from slim.families.base import get_family
+from slim.families import get_family
 from slim.report.schema import load
 
 # The v2.0 mobile system as this toolchain's default jobs write it. en_number

@@ -20,11 +20,13 @@ from lite.opt import opt
 from lite.paths import home
 from lite.readers import evenly
 
-from slim.families.base import Family, Models, get_family
-from slim.jobs.cache import job_cache, sets_digest
+from slim.families import get_family
+from slim.families.base import Family, Models
+from slim.cache import job_cache, sets_digest
 from slim.jobs.gate import Gate, float_baseline
 from slim.jobs.stages import pruned_source
-from slim.methods.base import Candidate, QuantContext, method
+from slim.methods.base import Candidate, QuantContext
+from slim.methods.strategies import method
 from slim.recipe import QuantRecipe
 from slim.report.charts import layer_sensitivity_chart
 from slim.report.quant_md import render_md

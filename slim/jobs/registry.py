@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from lite.errors import LiteError
-
 
 @dataclass(frozen=True)
 class PruneJob:
@@ -25,15 +23,6 @@ PRUNE_JOBS: dict[str, PruneJob] = {}
 def register_prune(job: PruneJob) -> PruneJob:
     PRUNE_JOBS[job.family] = job
     return job
-
-
-def prune_job(family: str) -> PruneJob:
-    import slim.jobs.prune_det  # noqa: F401 - prune jobs register themselves on import
-    import slim.jobs.prune_rec  # noqa: F401
-
-    if family not in PRUNE_JOBS:
-        raise LiteError(f"slim prune: no prune job for {family}; this version prunes {', '.join(sorted(PRUNE_JOBS))}")
-    return PRUNE_JOBS[family]
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lite.errors import LiteError
-
 from slim.workers import log
 
 
@@ -105,17 +103,3 @@ METHODS: dict[str, type] = {}
 def register_method(cls):
     METHODS[cls.name] = cls
     return cls
-
-
-def method(name: str) -> Method:
-    import slim.methods.strategies  # noqa: F401 - the methods register themselves on import
-
-    if name not in METHODS:
-        raise LiteError(f"no quantization method {name!r}; this version has {', '.join(METHODS)}")
-    return METHODS[name]()
-
-
-def method_names() -> list[str]:
-    import slim.methods.strategies  # noqa: F401
-
-    return list(METHODS)

@@ -7,11 +7,9 @@ from pathlib import Path
 from lite.nbfile import read_nb
 from lite.opt import opt
 
-from slim.families.base import Family
-from slim.recipe import QuantRecipe
 
 
-def prepare(task: Family, qdir: Path, recipe: QuantRecipe) -> Path:
+def prepare(task, qdir: Path, recipe) -> Path:
     """The model a candidate's `.nb` is compiled from: the task's storage
     rewrite (rec: int8 BiLSTM weights), then the exact rewrites for Lite's ARM
     kernels (slim/graph/kernel_rewrites.py)."""

@@ -16,10 +16,10 @@ from tqdm import tqdm
 
 from lite.atomic import write_bytes
 
-from slim.jobs.cache import job_cache
+from slim.cache import job_cache
 from slim.methods.ptq import quant_post_static
-from slim.families.base import Family, get_family
-from slim.recipe import QuantRecipe, parse_algo
+from slim.families import get_family
+from slim.methods.ptq import parse_algo
 from slim.workers import call, cores, payload_pool
 
 OUTPUT_PROBES = 32      # calibration crops whose outputs rank the layers (mixed.rank_by: output)
@@ -34,7 +34,7 @@ class _Scan:
     calib: np.ndarray
     algo: str
     rounding: str | None
-    recipe: QuantRecipe
+    recipe: object                # slim.recipe.QuantRecipe
     names: list
     judge: tuple  # ("output", probe feeds, float outputs) or ("metric", task, subset, float score)
 
@@ -63,8 +63,8 @@ def quantizable_weights(model_dir: Path, op_types: list[str]) -> list[str]:
     return [n for n, op in op_weights(model_dir) if op in op_types]
 
 
-def sensitivity(model_dir: Path, work: Path, calib, algo: str, recipe: QuantRecipe,
-                task: Family | None = None, workers: int | None = None) -> dict[str, float]:
+def sensitivity(model_dir: Path, work: Path, calib, algo: str, recipe,
+                task=None, workers: int | None = None) -> dict[str, float]:
     """Per layer, the damage done by quantizing only that layer: the metric
     drop on a fixed labelled subset (rank_by metric), or the mean absolute
     change of the model's output on calibration crops (rank_by output)."""

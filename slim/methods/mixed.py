@@ -17,7 +17,7 @@ from slim.methods.base import Candidate, Method, QuantContext, register_method
 from slim.methods.compile import compile_arm, prepare
 from slim.methods.layer_sensitivity import sensitivity
 from slim.methods.ptq import quant_post_static
-from slim.recipe import QuantRecipe, parse_algo
+from slim.methods.ptq import parse_algo
 from slim.workers import call, cores, log, payload_pool
 
 MAX_PAYLOAD = 256 << 20  # bytes of calibration and ranking data sent to each worker; more: build in-process
@@ -31,7 +31,7 @@ class _Build:
     calib: np.ndarray
     algo: str
     rounding: str | None
-    recipe: QuantRecipe
+    recipe: object                # slim.recipe.QuantRecipe
     task: object
     rank: object
 
@@ -80,7 +80,7 @@ def _payload_bytes(calib: np.ndarray, reader) -> int:
     return calib.nbytes + sum(getattr(img, "nbytes", 0) for img, _ in reader)
 
 
-def mixed(recipe: QuantRecipe, task, source: Path, work: Path, calib, rank, base_acc: float, best: Candidate,
+def mixed(recipe, task, source: Path, work: Path, calib, rank, base_acc: float, best: Candidate,
           float_bytes: int, gate, tried: list, workers: int | None = None) -> Candidate | None:
     """The first candidate, with the fewest float layers, that keeps the budget
     on Paddle Inference (`rank`) and then on the ARM gate; None if none does."""

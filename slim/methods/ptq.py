@@ -10,6 +10,15 @@ import numpy as np
 
 from lite.model_dir import locate
 
+ALGOS = {"KL", "hist", "avg", "mse", "emd", "abs_max", "min_max"}
+ROUNDINGS = {"round", "adaround"}
+
+
+def parse_algo(entry: str) -> tuple[str, str]:
+    """'hist' -> ('hist', 'round'); 'hist+adaround' -> ('hist', 'adaround')."""
+    algo, _, rounding = entry.partition("+")
+    return algo, rounding or "round"
+
 
 def quiet_paddleslim() -> None:
     """paddleslim's loggers carry their own stderr handlers (redirecting

@@ -10,7 +10,7 @@ from lite.errors import LiteError
 from slim.methods.base import Candidate, Method, QuantContext, register_method
 from slim.methods.compile import compile_arm, prepare
 from slim.methods.ptq import quant_post_static
-from slim.recipe import parse_algo
+from slim.methods.ptq import parse_algo
 
 
 def build(ctx: QuantContext, entry: str) -> Candidate:

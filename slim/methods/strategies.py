@@ -1,5 +1,20 @@
-"""The quantization methods a recipe's `quant.strategy` may list, in the
-order a quant job tries them by default; importing this registers them."""
+"""The quantization methods a recipe's `quant.strategy` may list, looked up
+by name; importing this module registers them all."""
+from __future__ import annotations
+
+from lite.errors import LiteError
+
 from slim.methods import mixed, ptq_search, qat, weight_only  # noqa: F401 - each registers its method
+from slim.methods.base import METHODS, Method
 
 DEFAULT_STRATEGY = ["ptq", "mixed", "qat", "weight_only"]
+
+
+def method(name: str) -> Method:
+    if name not in METHODS:
+        raise LiteError(f"no quantization method {name!r}; this version has {', '.join(METHODS)}")
+    return METHODS[name]()
+
+
+def method_names() -> list[str]:
+    return list(METHODS)
