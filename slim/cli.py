@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     from slim.jobs.bundle import DEFAULT_JOBS
 
     p = sub.add_parser("bundle", help="gather det, cls and rec .nb files, dictionary and manifest into a bundle")
-    for stage in ("det", "cls", "rec"):
+    for stage in DEFAULT_JOBS:  # the system's stages, in order
         p.add_argument(f"--{stage}", help=f"a {stage} job's output dir or a {stage} .nb (default {DEFAULT_JOBS[stage]})")
     p.add_argument("--rec-dict", help="the rec dictionary (default: the one the rec job used)")
     p.add_argument("--out", default="output/bundle", help="the slim bundle dir (default output/bundle)")

@@ -15,11 +15,17 @@ from slim.methods.ptq import ALGOS, ROUNDINGS, parse_algo
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 
 
+def _default_strategy() -> list:
+    from slim.methods.strategies import DEFAULT_STRATEGY
+
+    return list(DEFAULT_STRATEGY)
+
+
 @dataclass
 class PTQConfig:
     method: str = "ptq"           # ptq: int8 arithmetic, with the fallbacks below; weight_only: only int8 weights
     # the methods tried in order until one keeps the budget (slim/methods/; each also has its `enabled`)
-    strategy: list = field(default_factory=lambda: ["ptq", "mixed", "qat", "weight_only"])
+    strategy: list = field(default_factory=lambda: _default_strategy())
     algos: list = field(default_factory=lambda: ["KL", "hist", "avg", "mse", "emd", "abs_max", "min_max"])
     weight_quantize_type: str = "channel_wise_abs_max"
     calib_size: int = 128

@@ -102,7 +102,7 @@ def test_weight_only_job_on_cls(tmp_path, cls_model):
     assert p.returncode == 0, p.stderr[-3000:]
     r = json.loads((out / "report.json").read_text())
     s, b = r["slim"], r["baseline"]
-    assert [c["method"] for c in r["search"]] == ["weight-only"] and s["method"] == "weight-only"
+    assert [c["method"] for c in r["search"]] == ["weight_only"] and s["method"] == "weight_only"
     assert r["eval_set"]["size"] == 20 and r["selection_set"]["is_gate_set"]  # no calibration-side labels given
     # opt's ARM conv + conv fusion merges one rounded layer into its neighbour (43 -> 42 int8 weights)
     assert s["int8_ops"] == 0 and s["rounding"]["layers"] - 1 <= s["weight_only_ops"] <= s["rounding"]["layers"]

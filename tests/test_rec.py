@@ -196,7 +196,7 @@ def test_tiny_quant_rec_falls_back_to_mixed_precision(tmp_path):
     assert plain["algo"] == "avg" and r["baseline"]["metric_value_selection"] - plain["accuracy_inference"] > 0.13
     assert [g["algo"] for g in r["gate"]][-1] == r["slim"]["algo"] and r["gate"][-1]["passed"]
     s = r["slim"]
-    assert s["method"] == "ptq-mixed" and 1 <= len(s["float_layers"]) <= 3
+    assert s["method"] == "mixed" and 1 <= len(s["float_layers"]) <= 3
     sens = json.loads((out / "sensitivity.json").read_text())
     assert len(sens) == 11  # the depthwise convs only: what op_types quantizes
     assert s["float_layers"] == sorted(sens, key=lambda w: -sens[w])[:len(s["float_layers"])]

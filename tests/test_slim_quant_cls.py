@@ -38,6 +38,9 @@ def test_default_recipe_loads():
     ("quant:\n  algos: [hist, fancy]\n", "unknown algorithm 'fancy'"),
     ("quant: [1, 2\n", "not valid YAML"),
     ("mixed:\n  rank_by: loss\n", "`mixed.rank_by` is 'loss'; use metric or output"),
+    ("quant:\n  strategy: [ptq, magic]\n", "`quant.strategy`: unknown method 'magic'; list some of ptq, "),
+    ("quant:\n  strategy: [mixed, ptq]\n", "`quant.strategy`: mixed starts from the best PTQ algorithm; put ptq before it"),
+    ("quant:\n  strategy: []\n", "`quant.strategy`: empty"),
 ])
 def test_malformed_recipe_is_named(tmp_path, text, msg):
     f = tmp_path / "r.yaml"

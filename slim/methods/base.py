@@ -23,7 +23,7 @@ class Candidate:
     """One quantized model the job built: how, its `.nb`, and its scores."""
     algo: str                          # what the report calls it: "abs_max", "avg (4 float)", "qat+labels (4 float)"
     status: str                        # "ok", or why it is no candidate ("failed: ...", "no int8 kernels in the .nb")
-    method: str = ""                   # ptq, ptq-mixed, qat, weight-only; "" for a build that failed
+    method: str = ""                   # the Method.name that built it (ptq, mixed, qat, weight_only); "" if it failed
     accuracy_inference: float | None = None  # Paddle Inference, on the selection set
     int8_ops: int = 0
     nb_bytes_arm: int | None = None

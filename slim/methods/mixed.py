@@ -43,7 +43,7 @@ class _Build:
         qdir = prepare(self.task, qdir, self.recipe)
         nb, int8_ops = compile_arm(qdir, self.work / f"mixed_{k}{tag}.nb")
         acc = self.task.score_inference(str(qdir), self.rank, self.recipe)
-        return Candidate("", "ok", "ptq-mixed", acc, int8_ops, nb.stat().st_size, str(qdir), str(nb), skip)
+        return Candidate("", "ok", "mixed", acc, int8_ops, nb.stat().st_size, str(qdir), str(nb), skip)
 
 
 class _Builders:

@@ -117,7 +117,7 @@ def layers_of(net, source: Path, weight_names: list) -> list:
 
 def _mixed_float_layers(tried: list) -> list:
     """The float layers of the best mixed-precision candidate (fewest on a tie)."""
-    mixed_ok = [c for c in tried if c.method == "ptq-mixed" and c.ok]
+    mixed_ok = [c for c in tried if c.method == "mixed" and c.ok]
     if not mixed_ok:
         return []
     return list(max(mixed_ok, key=lambda c: (c.accuracy_inference, -len(c.float_layers))).float_layers)

@@ -17,4 +17,5 @@ def method(name: str) -> Method:
 
 
 def method_names() -> list[str]:
-    return list(METHODS)
+    """The registered methods, the default strategy's first, in its order."""
+    return [m for m in DEFAULT_STRATEGY if m in METHODS] + [m for m in METHODS if m not in DEFAULT_STRATEGY]

@@ -36,7 +36,7 @@ class WeightOnly(Method):
         n = read_nb(nb).weight_only_ops
         acc = ctx.family.score_inference(str(qdir), ctx.select, recipe)
         cand = Candidate(f"weight-only int8 ({wo.rounding})", "ok" if n else "no int8 weights in the .nb",
-                         "weight-only", acc, 0, nb.stat().st_size, str(qdir), str(nb),
+                         "weight_only", acc, 0, nb.stat().st_size, str(qdir), str(nb),
                          extra={"weight_only_ops": n, "rounding": stats})
         ctx.tried.append(cand)
         log(f"  weight-only int8 ({wo.rounding}, {n} layers): {ctx.family.metric} {acc:.4f} "

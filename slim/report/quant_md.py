@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 def render_md(r: dict) -> str:
-    what = "int8 weights, float arithmetic" if r["slim"]["method"] == "weight-only" else "int8"
+    what = "int8 weights, float arithmetic" if r["slim"]["method"] == "weight_only" else "int8"
     what += ", pruned first" if "pruning" in r else ""
     lines = _header(r) + _table(r, what) + _notes(r) + _candidates(r)
     return "\n".join(lines) + "\n"
@@ -76,7 +76,7 @@ def _notes(r: dict) -> list[str]:
                   + "; ".join(f"{n} {what.get(k, k)}" for k, n in f["layers"].items())
                   + f") give the float model {f['instructions_per_run']:,} instructions "
                   f"({f['instructions_per_run'] / b['instructions_per_run']:.3f}x)"
-                  + ("; the weight-only .nb computes in float, so its gain is theirs." if s["method"] == "weight-only"
+                  + ("; the weight-only .nb computes in float, so its gain is theirs." if s["method"] == "weight_only"
                      else "; int8 does the rest."), ""]
     if "instructions_other_cpus" in r:
         lines += ["ARM instructions on other kernel paths: " + "; ".join(
@@ -94,10 +94,10 @@ def _notes(r: dict) -> list[str]:
         lines += ["Before calibration (exact in float): " + "; ".join(
             f"{n} {what.get(k, k)}" for k, n in r["prepared"].items()) + "."
             + (" The weight-only candidate starts before the equalization, which only int8 activations need."
-               if s["method"] == "weight-only" and "equalized_depthwise_inputs" in r["prepared"] else ""), ""]
+               if s["method"] == "weight_only" and "equalized_depthwise_inputs" in r["prepared"] else ""), ""]
     if r["slim"]["float_layers"]:
         lines += ["![per-layer sensitivity](sensitivity.png)", ""]
-    if s["method"] == "weight-only":
+    if s["method"] == "weight_only":
         lines += [f"Weight-only: {s['weight_only_ops']} conv2d / fc layers keep int8 weights (one scale per output "
                   "channel; the runtime dequantizes them when it loads the model), rounded by "
                   f"{s['rounding']['method']} on the calibration crops (slim/methods/gptq.py); depthwise convs stay float.", ""]
