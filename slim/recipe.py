@@ -83,7 +83,8 @@ class GateConfig:
     max_drop_points: float = 0.3
     eval_synthetic: int = 600
     target: str = "arm64-emu"
-    cpu: str = "cortex-a76"
+    cpu: str = "cortex-a76"       # emulated CPU whose kernels run the instruction counts
+    score_cpu: str = ""           # emulated CPU whose kernels the gate scores accuracy on ("" = cpu)
     limit_side_len: int = 960     # det: long side of eval images
     bench_shape: list = field(default_factory=list)  # input for ARM instructions / x86 latency; [] = task default
     nb_subset: int = 0            # > 0: the ARM .nb scores this many items spread evenly over the gate sets

@@ -13,6 +13,7 @@ import numpy as np
 from lite.errors import LiteError
 
 from lite.readers import ListReader
+from lite.targets import is_emulated
 
 FAMILIES: dict[str, type] = {}
 
@@ -148,6 +149,11 @@ class Family:
 
     def score_nb(self, nb: str, reader, recipe, target: str, desc: str) -> float:
         raise NotImplementedError
+
+    @staticmethod
+    def gate_cpu(recipe, target: str) -> str:
+        """The kernels an emulated gate scores on (`gate.score_cpu`, else `gate.cpu`)."""
+        return (recipe.gate.score_cpu or recipe.gate.cpu) if is_emulated(target) else "generic"
 
     def score_inference(self, model_dir: str, reader, recipe) -> float:
         raise NotImplementedError

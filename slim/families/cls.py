@@ -53,7 +53,7 @@ class Cls(Family):
     def score_nb(self, nb, reader, recipe, target, desc):
         from lite.evaluate import eval_nb
 
-        return eval_nb(nb, reader, target=target, desc=desc)["value"]
+        return eval_nb(nb, reader, target=target, cpu=self.gate_cpu(recipe, target), desc=desc)["value"]
 
     def score_inference(self, model_dir, reader, recipe):
         from lite.evaluate import eval_inference

@@ -83,7 +83,8 @@ class Det(Family):
     def score_nb(self, nb, reader, recipe, target, desc):
         from lite.evaluate import eval_det_nb
 
-        return eval_det_nb(nb, reader, target=target, limit_side_len=recipe.gate.limit_side_len, desc=desc)["hmean"]
+        return eval_det_nb(nb, reader, target=target, cpu=self.gate_cpu(recipe, target),
+                           limit_side_len=recipe.gate.limit_side_len, desc=desc)["hmean"]
 
     def score_inference(self, model_dir, reader, recipe):
         from lite.evaluate import eval_det_inference

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 
 from lite.errors import LiteError
-from lite.targets import is_emulated
 
 from slim.families.base import Family, Models, register
 
@@ -104,7 +103,7 @@ class Rec(Family):
 
         s = self.spec
         return eval_rec_nb(nb, reader, s.charset, s.height, s.min_width, target=target,
-                           cpu=recipe.gate.cpu if is_emulated(target) else "generic",
+                           cpu=self.gate_cpu(recipe, target),
                            case_insensitive=recipe.gate.case_insensitive, desc=desc,
                            metric=recipe.gate.metric or "accuracy")["value"]
 

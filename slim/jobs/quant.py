@@ -146,7 +146,8 @@ def _finish(ctx: QuantContext, models: Models, stage: Path, sets: list, rank, ch
                 for s in ([rank] if rank.name not in [x.name for x in sets] else []) + sets}
     report = {"model": models.name, "task": family.task, "kind": "quant", "metric": family.metric,
               "eval_set": _eval_set(recipe, family, sets, rank, gate), "data": _data_summary(recipe, family),
-              "cpu": recipe.gate.cpu, "bench_shape": list(shapes["x"]),
+              "cpu": recipe.gate.cpu, "gate_cpu": family.gate_cpu(recipe, recipe.gate.target),
+              "bench_shape": list(shapes["x"]),
               "budget_drop_points": recipe.gate.max_drop_points, "passed": passed,
               "selection_set": {"name": ctx.select.name, "size": len(ctx.select), "is_gate_set": ctx.select is rank},
               **_sides(ctx, base, chosen, slim_nb, cost, lat, rank.name, int8_per[rank.name]),
@@ -221,7 +222,7 @@ def _sides(ctx: QuantContext, base: dict, chosen: Candidate, slim_nb: Path, cost
                      "metric_value_x86": base["per"][rank_name],
                      "metric_value_selection": ctx.base_acc, "nb_bytes_arm": float_bytes,
                      "instructions_per_run": cost["a"]["instructions_per_run"], "latency_ms_x86": lat["latency_ms"]},
-        "slim": {"metric_value": chosen.accuracy_nb_arm, "measured_on": f"ARM .nb ({ctx.recipe.gate.target})",
+        "slim": {"metric_value": chosen.accuracy_nb_arm, "measured_on": f"ARM .nb ({ctx.recipe.gate.target}, {ctx.family.gate_cpu(ctx.recipe, ctx.recipe.gate.target)} kernels)",
                  "metric_value_inference": int8_gate_set, "metric_value_selection": chosen.accuracy_inference,
                  "nb_bytes_arm": slim_nb.stat().st_size, "instructions_per_run": cost["b"]["instructions_per_run"],
                  "algo": chosen.algo, "method": chosen.method, "float_layers": chosen.float_layers,

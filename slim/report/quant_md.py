@@ -16,7 +16,7 @@ def _header(r: dict) -> list[str]:
     sets = ", ".join(f"{k} ({v} {e['unit']}{', synthetic' if k in synth else ''})" for k, v in e["parts"].items())
     lines = [f"# slim quant: {r['model']}", ""] + (
         [] if r.get("passed", True) else ["**FAIL: no candidate kept the budget; the closest is reported.**", ""]) + [
-        f"Gate: {metric} of the ARM `.nb` (emulated {r['cpu']}) on {e['gate_size']} {e['unit']} of {e['gate_set']}"
+        f"Gate: {metric} of the ARM `.nb` (emulated, {r.get('gate_cpu', r['cpu'])} kernels) on {e['gate_size']} {e['unit']} of {e['gate_set']}"
         + (" (an evenly spread subset)" if e.get("nb_subset") else "") + f" against the float model on the same "
         f"{e['unit']} (its x86 `.nb`, which agrees with the ARM one); budget {r['budget_drop_points']} points. "
         f"Eval sets: {sets}. Calibrated on {r['data']['calibration']}"
@@ -50,7 +50,7 @@ def _table(r: dict, what: str) -> list[str]:
                      f"{e['unit']} (ARM) / bytes | | {o['metric_value']:.4f} / {o['nb_bytes']:,} | |")
     lines += [
         f"| .nb bytes | {b['nb_bytes_arm']:,} | {s['nb_bytes_arm']:,} | {r['ratios']['nb_bytes']:.3f} |",
-        f"| ARM instructions / inference ({'x'.join(map(str, r['bench_shape']))}) | {b['instructions_per_run']:,} | "
+        f"| ARM instructions / inference ({'x'.join(map(str, r['bench_shape']))}, {r['cpu']}) | {b['instructions_per_run']:,} | "
         f"{s['instructions_per_run']:,} | {r['ratios']['instructions']:.3f} |",
         "",
         f"Float `.nb` latency on x86: {b['latency_ms_x86']['median']:.3f} ms (median, 1 thread).",
