@@ -213,7 +213,9 @@ def _read_yaml(path: Path) -> dict:
         raise LiteError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
 
 
-def _fill(cls, data, where: str, path: Path):
+def _fill(cls, data, where: str, path: Path, base=None):
+    """`cls` from the YAML mapping `data`; keys it leaves out keep `base`'s
+    values (a recipe's own defaults for a section, e.g. rec prune's eval), else the class's."""
     if not isinstance(data, dict):
         raise LiteError(f"{path}: `{where}` must be a mapping")
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -224,12 +226,12 @@ def _fill(cls, data, where: str, path: Path):
         f = fields[key]
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         if dataclasses.is_dataclass(default):
-            value = _fill(type(default), value, f"{where}.{key}".lstrip("."), path)
+            value = _fill(type(default), value, f"{where}.{key}".lstrip("."), path, base=default)
         elif (isinstance(default, bool) != isinstance(value, bool)) or not isinstance(value, type(default)) and not (
                 isinstance(default, float) and isinstance(value, int)):
             raise LiteError(f"{path}: `{where}.{key}`: expected {type(default).__name__}, got {value!r}".replace("`.", "`"))
         kwargs[key] = value
-    return cls(**kwargs)
+    return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
 
 
 def _check_strategy(r: QuantRecipe, path: Path) -> None:
