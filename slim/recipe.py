@@ -63,6 +63,8 @@ class QATConfig:
     pact: bool = True             # PACT: learned activation clipping
     label_weight: float = 0.0     # > 0: the labelled calibration crops (held-out selection crops excluded)
     keep_float: str = ""          # "mixed": the layers of the best mixed-precision candidate stay float
+    anchor: float = 0.0           # share of each batch drawn from synthetic crops, distilled only: keeps
+                                  # the student close to the float model beyond the labelled pool's domain
 
 
 @dataclass
@@ -125,6 +127,8 @@ class QuantRecipe:
 class PruneConfig:
     method: str = "fpgm"          # PaddleSlim dygraph filter pruner: fpgm or l1
     flops_keep: float = 0.3       # pruned FLOPs <= this share of the original
+    instructions_keep: float = 0.0  # > 0: also ARM instructions (emulated, eval.cpu, at input_size) <= this
+                                    # share; the plan then orders its cuts by instructions saved
     ratios: list = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
     max_ratio: float = 0.8        # no unit loses more than this share of its channels
     align: int = 8                # channel counts kept at multiples of this
@@ -193,6 +197,8 @@ def _check_prune(p: PruneConfig, path: Path) -> None:
         raise LiteError(f"{path}: `prune.method`: unknown pruner {p.method!r}; use fpgm or l1")
     if not 0 < p.flops_keep < 1:
         raise LiteError(f"{path}: `prune.flops_keep` must lie between 0 and 1, got {p.flops_keep}")
+    if not 0 <= p.instructions_keep < 1:
+        raise LiteError(f"{path}: `prune.instructions_keep` must lie between 0 (off) and 1, got {p.instructions_keep}")
     if not p.ratios or any(not 0 < x < 1 for x in p.ratios):
         raise LiteError(f"{path}: `prune.ratios` must be a non-empty list of numbers between 0 and 1")
 
@@ -281,6 +287,8 @@ def load_quant_recipe(path: str | Path | None, default_name: str = "cls_quant.ya
         raise LiteError(f"{path}: `weight_only.rounding` is {r.weight_only.rounding!r}; use gptq or nearest")
     if r.qat.keep_float not in ("", "mixed"):
         raise LiteError(f"{path}: `qat.keep_float` is {r.qat.keep_float!r}; use mixed, or \"\" for none")
+    if not 0 <= r.qat.anchor < 1:
+        raise LiteError(f"{path}: `qat.anchor` is {r.qat.anchor}; use a share of the batch, at least 0 and below 1")
     if r.qat.label_weight < 0:
         raise LiteError(f"{path}: `qat.label_weight` is {r.qat.label_weight}; use 0 (distillation only) or more")
     if not r.quant.algos:

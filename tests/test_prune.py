@@ -56,9 +56,26 @@ def test_plan_reaches_the_flops_target_cutting_the_least_sensitive_first():
     assert js["flops_ratio"] <= 0.6 and {u["unit"] for u in js["units"]} == {"a", "b", "c"}
 
 
+def test_instruction_budget_orders_the_cuts_by_instructions_saved():
+    """With a cost (ARM instructions) that differs from FLOPs, the greedy cuts
+    the unit that saves the most instructions per predicted loss, and stops
+    only once both budgets hold."""
+    channels = {"a": 64, "b": 64}
+    pruner, measure = _fake(channels, {"a": 10, "b": 10})            # equal FLOPs per channel
+    instr = lambda r: sum(n * (1 - r.get(u, 0.0)) * {"a": 1, "b": 9}[u] for u, n in channels.items())  # noqa: E731
+    sens = {"a": {"0.50": 0.05}, "b": {"0.50": 0.06}}                # b a little more sensitive
+    by_flops = plan_for_flops(pruner, sens, 0.8, 0.8, 8, measure=measure)
+    assert by_flops.keep["b"] == 64 and by_flops.keep["a"] < 64
+    plan = plan_for_flops(pruner, sens, 0.8, 0.8, 8, measure=measure, cost=instr,
+                          fits=lambda r: instr(r) <= 0.6 * instr({}))
+    assert plan.keep["b"] < 64 and instr(plan.ratios) <= 0.6 * instr({}) and plan.flops <= 0.8 * plan.base_flops
+    with pytest.raises(LiteError, match=r"and the instruction budget is out of reach.*prune.instructions_keep"):
+        plan_for_flops(pruner, sens, 0.8, 0.8, 8, measure=measure, cost=instr, fits=lambda r: False)
+
+
 def test_unreachable_flops_target_is_a_clear_error():
     pruner, measure = _fake({"a": 16}, {"a": 1})
-    with pytest.raises(LiteError, match=r"FLOPs target 0.10x is out of reach.*keeps 0.50x; raise prune.flops_keep"):
+    with pytest.raises(LiteError, match=r"FLOPs target 0.10x is out of reach.*keeps 0.50x of the FLOPs; raise prune.flops_keep"):
         plan_for_flops(pruner, {}, 0.1, max_ratio=0.8, align=8, measure=measure)
 
 

@@ -396,6 +396,8 @@ def test_qat_on_labelled_words_keeps_the_named_layers_float(en_dir, tmp_path):
     assert layers_of(student, en_dir, dw[:2]) == [student.backbone.blocks[0].bottleneck_conv.conv,
                                                   student.backbone.blocks[1].bottleneck_conv.conv]
     run = QATRun(steps=2, lr=1e-4, batch_size=4, input_shape=shape, pact=False, skip=dw[:2])
+    run.anchor, run.anchor_share = task.synthetic_anchor(recipe, 6), 0.5  # 2 labelled + 2 synthetic per batch
+    assert run.anchor.shape == (6,) + pool.shape[1:]
     q = qat_finetune(student, teacher, loss, tmp_path / "qat", pool[:16], run, en_dir, labelled)
     ops = Counter(f"{op.type}:{op.precision}" for op in read_nb(opt(q, target="arm", out=tmp_path / "q.nb")).ops)
     float_ops = Counter(op.type for op in read_nb(opt(en_dir, target="arm", out=tmp_path / "f.nb")).ops)

@@ -176,6 +176,13 @@ class Family:
         where the task has no label loss or the crops carry no labels."""
         return None
 
+    def synthetic_anchor(self, recipe, n: int) -> np.ndarray:
+        """Synthetic calibration-side crops for QAT's distillation anchor (`qat.anchor`):
+        label-free, they hold the student to the float model off the pool's domain."""
+        from slim.methods.ptq import calibration_arrays
+
+        return calibration_arrays(self.synthetic_calibration(n, "calib"), self.calib_preprocess, n)
+
     def report_extra(self, recipe) -> dict:
         """Task-specific facts for report.json."""
         return {}

@@ -82,6 +82,15 @@ def _job_dir(net) -> Path:
     return d
 
 
+def _settings(pc) -> dict:
+    """The prune settings that key cached plans and checkpoints; an instruction
+    budget left off keys as before it existed, so those caches stay valid."""
+    d = asdict(pc)
+    if not d["instructions_keep"]:
+        del d["instructions_keep"]
+    return d
+
+
 def _key(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
@@ -135,13 +144,24 @@ def prune(recipe: PruneRecipe, teacher, job: Path, pool: DetPool) -> tuple[objec
     sens = sensitivity(pruner, lambda: net_hmean(work, sens_set, pool.limit_side_len), pc.ratios, sens_file,
                        desc=f"sensitivity ({len(pruner.units)} units x {len(pc.ratios)} ratios, {len(sens_set)} "
                             f"crops of {pool.name} against {against})")
-    plan_file = job / f"plan-{_key(asdict(pc), pool.digest, labels, 'head-up')}.json"
+    plan_file = job / f"plan-{_key(_settings(pc), pool.digest, labels, 'head-up')}.json"
     if plan_file.is_file():
         plan = json.loads(plan_file.read_text())
     else:
-        _log(f"planning for FLOPs <= {pc.flops_keep:.2f}x")
-        p = plan_for_flops(pruner, sens, pc.flops_keep, pc.max_ratio, pc.align)
+        cost = fits = counter = None
+        if pc.instructions_keep:
+            from slim.jobs.prune_cost import InstructionCounter
+
+            counter = InstructionCounter(teacher, shape, pc.method, clean_copy, recipe.eval.target, recipe.eval.cpu,
+                                         job / f"instructions-{_key(pc.method, size, recipe.eval.cpu)}.json")
+            cost, fits = counter, lambda r: counter(r) <= pc.instructions_keep * counter({})
+        _log(f"planning for FLOPs <= {pc.flops_keep:.2f}x"
+             + (f" and ARM instructions <= {pc.instructions_keep:.2f}x ({recipe.eval.cpu}, {size}x{size}; "
+                f"each candidate compiled and counted, cached)" if counter else ""))
+        p = plan_for_flops(pruner, sens, pc.flops_keep, pc.max_ratio, pc.align, cost=cost, fits=fits)
         plan = p.to_json()
+        if counter:
+            plan.update(instructions_ratio=counter(p.ratios) / counter({}), instructions_input=shape)
         write_bytes(plan_file, json.dumps(plan, indent=1).encode())
     ratios = {u["unit"]: u["ratio"] for u in plan["units"] if u["keep"] < u["channels"]}
     # A fresh copy and pruner: PaddleSlim's channel choice for the head's transposed
@@ -159,7 +179,7 @@ def finetune(recipe: PruneRecipe, teacher, student, job: Path, pool: DetPool) ->
 
     ft = recipe.finetune
     lw = ft.label_weight if uses_labels(recipe, pool) else 0.0
-    ckpt = job / f"checkpoints-{_key(asdict(recipe.prune), asdict(ft), pool.digest, lw, 'online')}"
+    ckpt = job / f"checkpoints-{_key(_settings(recipe.prune), asdict(ft), pool.digest, lw, 'online')}"
     r = distill_online(student, teacher, lambda rng, with_labels: pool.crop(rng, ft.crop_size, with_labels),
                        ft.steps, ft.batch_size, ft.lr, ckpt, ft.checkpoint_every, lw)
     r.update(pool=pool.name, pool_photos=len(pool.pool), crop_size=ft.crop_size, label_weight=lw,

@@ -206,18 +206,22 @@ class Plan:
 
 
 def plan_for_flops(pruner: Pruner, sens: dict, flops_keep: float, max_ratio: float = 0.8, align: int = 8,
-                   measure: Callable[[dict], int] | None = None) -> Plan:
+                   measure: Callable[[dict], int] | None = None, cost: Callable[[dict], float] | None = None,
+                   fits: Callable[[dict], bool] | None = None) -> Plan:
     """Greedy: repeatedly take the step (one unit down to its next allowed
-    channel count) with the least predicted loss per FLOP saved, until the
-    pruned network's measured FLOPs are at most `flops_keep` of the original."""
+    channel count) with the least predicted loss per unit of `cost` saved
+    (default: FLOPs), until the pruned network's measured FLOPs are at most
+    `flops_keep` of the original and `fits(ratios)` holds (an extra budget,
+    such as ARM instructions)."""
     measure = measure or pruner.flops_of
     base = measure({})
-    target = flops_keep * base
+    cost = cost or measure
     opts = {u: channel_options(n, max_ratio, align) for u, n in pruner.channels.items()}
-    # FLOPs per channel of each unit, measured once at its deepest allowed cut
+    # cost per channel of each unit, measured once at its deepest allowed cut
+    cost_base = cost({})
     per_channel = {}
     for u, o in opts.items():
-        per_channel[u] = (base - measure({u: 1 - o[-1] / pruner.channels[u]})) / max(1, o[0] - o[-1]) \
+        per_channel[u] = (cost_base - cost({u: 1 - o[-1] / pruner.channels[u]})) / max(1, o[0] - o[-1]) \
             if len(o) > 1 else 0.0
     idx = {u: 0 for u in opts}
 
@@ -247,15 +251,20 @@ def plan_for_flops(pruner: Pruner, sens: dict, flops_keep: float, max_ratio: flo
             measured[k] = measure(ratios(seq[k]))
         return measured[k]
 
+    def ok(k: int) -> bool:
+        return at(k) <= flops_keep * base and (fits is None or fits(ratios(seq[k])))
+
     last = len(seq) - 1
-    if at(last) > target:
-        raise LiteError(f"FLOPs target {flops_keep:.2f}x is out of reach: pruning every unit to its limit "
-                        f"({max_ratio:.0%} of its channels, multiples of {align}) keeps "
-                        f"{at(last) / base:.2f}x; raise prune.flops_keep or prune.max_ratio")
-    lo, hi = 0, last  # at(hi) <= target; the answer is the first such k
+    if not ok(last):
+        budget = " and the instruction budget" if fits else ""
+        raise LiteError(f"FLOPs target {flops_keep:.2f}x{budget} is out of reach: pruning every unit to its limit "
+                        f"({max_ratio:.0%} of its channels, multiples of {align}) keeps {at(last) / base:.2f}x "
+                        f"of the FLOPs; raise prune.flops_keep" + (", prune.instructions_keep" if fits else "")
+                        + " or prune.max_ratio")
+    lo, hi = 0, last  # ok(hi); the answer is the first such k
     while lo < hi:
         mid = (lo + hi) // 2
-        if at(mid) <= target:
+        if ok(mid):
             hi = mid
         else:
             lo = mid + 1

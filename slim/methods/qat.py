@@ -45,6 +45,8 @@ class QATRun:
     pact: bool = True             # learned activation clipping
     skip: list = field(default_factory=list)  # static weight names whose layers stay float
     seed: int = 0
+    anchor: np.ndarray | None = None  # unlabelled crops distilled beside the pool (`qat.anchor`)
+    anchor_share: float = 0.0
 
 
 def qat_finetune(student, teacher, loss_fn, out_dir: Path, pool: np.ndarray, run: QATRun, source: Path,
@@ -75,15 +77,19 @@ def qat_finetune(student, teacher, loss_fn, out_dir: Path, pool: np.ndarray, run
         if isinstance(layer, (paddle.nn.BatchNorm, paddle.nn.BatchNorm2D)):
             layer.eval()
     desc = "QAT fine-tune" + (" (PACT)" if run.pact else "") + (", with labels" if labelled else "")
+    n_anchor = int(round(run.batch_size * run.anchor_share)) if run.anchor is not None else 0
     for _ in tqdm(range(run.steps), desc=desc, unit="step", leave=False):
-        idx = rng.choice(len(pool), min(run.batch_size, len(pool)), replace=False)
-        x = paddle.to_tensor(pool[idx])
+        idx = rng.choice(len(pool), min(run.batch_size - n_anchor, len(pool)), replace=False)
+        batch = pool[idx]
+        if n_anchor:  # anchor crops come last: the labelled loss reads the first len(idx) outputs
+            batch = np.concatenate([batch, run.anchor[rng.choice(len(run.anchor), n_anchor, replace=False)]])
+        x = paddle.to_tensor(batch)
         with paddle.no_grad():
             t = teacher(x)
         out = student(x)
         loss = loss_fn(out, t, F)
         if labelled is not None and labelled.weight:
-            loss = loss + labelled.weight * labelled.loss(out, [labelled.labels[i] for i in idx], F)
+            loss = loss + labelled.weight * labelled.loss(out[:len(idx)], [labelled.labels[i] for i in idx], F)
         loss.backward()
         opt.step()
         opt.clear_grad()
@@ -147,6 +153,8 @@ class QATMethod(Method):
         pool, labels = labelled if labelled else (family.calibration(recipe, q.pool_size), None)
         skip = _mixed_float_layers(ctx.tried) if q.keep_float == "mixed" else []
         run = QATRun(q.steps, q.lr, q.batch_size, shape, pact=q.pact, skip=skip)
+        if q.anchor:
+            run.anchor, run.anchor_share = family.synthetic_anchor(recipe, q.pool_size), q.anchor
         log(f"  QAT: {q.steps} steps on {len(pool)} crops" + (", with their labels" if labels else ", distilled")
             + (f", {len(skip)} layer(s) float as in the best mixed candidate" if skip else ""))
         qdir = qat_finetune(student, teacher, loss, ctx.work / "qat", pool, run, ctx.source, labels)
