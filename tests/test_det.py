@@ -145,7 +145,7 @@ def test_original_detector_on_synthetic_and_real_images(det_net):
     real ICDAR images as the reference run did (hmean 0.26 at long side 960)."""
     from lite.ocr.det_labels import icdar2015
     from slim.data.det_data import synthetic
-    from slim.jobs.prune_det import net_hmean
+    from slim.data.det_pool import net_hmean
 
     assert net_hmean(det_net, synthetic(20, "eval").items) > 0.7
     real = icdar2015(need(SHARED / "data" / "icdar2015_toy"))

@@ -113,6 +113,29 @@ def test_paddleslim_pruners_cut_tied_channels_and_concat_members(det_net):
         assert np.abs(net(x).numpy() - det_net(x).numpy()).max() == 0.0  # restore gives the original back
 
 
+def test_scan_in_workers_matches_the_scan_in_process(det_net, tmp_path):
+    """The sensitivity scan shared by spawned workers, each from a fresh copy of
+    the float network, gives what the in-process apply/restore scan gives."""
+    import copy
+
+    from slim.data.det_data import synthetic
+    from slim.data.det_pool import net_hmean
+    from slim.jobs.prune_det import _scan_in_workers
+    from slim.jobs.prune_scan import DetScan
+    from slim.methods.pruning import Pruner, sensitivity
+
+    items = synthetic(4, "eval").items
+    shape = [1, 3, 320, 320]
+    work = copy.deepcopy(det_net)
+    pruner = Pruner(work, shape, "fpgm")
+    pruner.units = ["neck.p2_conv.weight", "backbone.stage2.5.expand_conv.conv.weight"]
+    score = lambda: net_hmean(work, items, 320)  # noqa: E731
+    in_process = sensitivity(pruner, score, [0.5, 0.75], tmp_path / "a.json")
+    scan = _scan_in_workers(DetScan(det_net, shape, "fpgm", items, 320))
+    assert sensitivity(pruner, score, [0.5, 0.75], tmp_path / "b.json", scan=scan) == in_process
+    assert any(v > 0 for curve in in_process.values() for v in curve.values())  # the cuts do cost something
+
+
 def test_export_after_a_pruner_sees_only_its_own_parameters(tmp_path):
     """PaddleSlim's graph tracing leaves paddle's per-program parameter records
     behind; a later program at the same address inherited them and jit.save

@@ -49,6 +49,14 @@ def net_maps(net, images: list[np.ndarray], limit_side_len: int, batch: int = 8)
     return maps
 
 
+def net_hmean(net, items: list, limit_side_len: int = 960, batch: int = 16) -> float:
+    """hmean of a dygraph detector on (image, gt) items."""
+    from lite.ocr.det import hmean
+
+    maps = net_maps(net, [img for img, _ in items], limit_side_len, batch)
+    return hmean(items, [m[None, None] for m in maps])["hmean"]
+
+
 def detect(net, images: list[np.ndarray], limit_side_len: int, batch: int = 8) -> list[list]:
     """The network's DB boxes on each image (as quads in its pixels)."""
     from lite.ocr.det import db_postprocess

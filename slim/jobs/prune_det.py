@@ -20,13 +20,13 @@ import numpy as np
 from lite.atomic import atomic_dir, write_bytes
 from lite.bench import compare
 from lite.evaluate import eval_det_inference, eval_det_nb
-from lite.ocr.det import hmean
 from lite.opt import opt
 from lite.paths import home, shared_dir
 
 from slim.data import det_data, sources
-from slim.data.det_pool import DetPool
+from slim.data.det_pool import DetPool, net_hmean
 from slim.families.model_source import export_inference, load_det
+from slim.jobs.prune_scan import DetScan
 from slim.jobs.registry import PruneJob, register_prune
 from slim.report.charts import prune_charts
 from slim.report.prune_md import render_md
@@ -60,14 +60,6 @@ def training_photos(recipe: PruneRecipe, images: str | None = None):
         return sources.photos(src), True
     sources.fallback("photos", "--images", "images")
     return det_data.synthetic(recipe.finetune.pool_size, "pool", (recipe.prune.input_size,) * 2), False
-
-
-def net_hmean(net, items: list, limit_side_len: int = 960, batch: int = 16) -> float:
-    """hmean of a dygraph detector."""
-    from slim.data.det_pool import net_maps
-
-    maps = net_maps(net, [img for img, _ in items], limit_side_len, batch)
-    return hmean(items, [m[None, None] for m in maps])["hmean"]
 
 
 def _job_dir(net) -> Path:
@@ -142,6 +134,7 @@ def prune(recipe: PruneRecipe, teacher, job: Path, pool: DetPool) -> tuple[objec
     against = "their labels" if labels else "the float model's detections"
     sens_file = job / f"sensitivity-{_key(pc.method, pc.ratios, pc.sensitivity_images, pc.sensitivity_side, pool.digest, labels)}.json"
     sens = sensitivity(pruner, lambda: net_hmean(work, sens_set, pool.limit_side_len), pc.ratios, sens_file,
+                       scan=_scan_in_workers(DetScan(teacher, shape, pc.method, sens_set, pool.limit_side_len)),
                        desc=f"sensitivity ({len(pruner.units)} units x {len(pc.ratios)} ratios, {len(sens_set)} "
                             f"crops of {pool.name} against {against})")
     plan_file = job / f"plan-{_key(_settings(pc), pool.digest, labels, 'head-up')}.json"
@@ -172,6 +165,24 @@ def prune(recipe: PruneRecipe, teacher, job: Path, pool: DetPool) -> tuple[objec
     sens_info = {"crops": len(sens_set), "side": pc.sensitivity_side, "source": pool.name, "against": against,
                  "boxes": sum(len(gt) for _, gt in sens_set)}
     return clean_copy(final), {"plan": plan, "sensitivity": sens, "sensitivity_set": sens_info}
+
+
+def _scan_in_workers(payload):
+    """`scan(todo)` for `sensitivity`: one spawned worker per core, results as they finish."""
+    from concurrent.futures import as_completed
+
+    from slim.workers import call, cores, payload_pool
+
+    def scan(todo):
+        if cores(2) < 2:  # one core: no worker start-up to pay for
+            yield from (((u, r), payload.score(u, r)) for u, r in todo)
+            return
+        with payload_pool(cores(2), payload) as ex:
+            futs = {ex.submit(call, "score", u, r): (u, r) for u, r in todo}
+            for f in as_completed(futs):
+                yield futs[f], f.result()
+
+    return scan
 
 
 def finetune(recipe: PruneRecipe, teacher, student, job: Path, pool: DetPool) -> dict:

@@ -149,9 +149,11 @@ def rebuilt(net, make: Callable[[dict], object], what: str = "pruned network"):
 
 
 def sensitivity(pruner: Pruner, score: Callable[[], float], ratios: list[float], cache: Path,
-                desc: str = "sensitivity") -> dict[str, dict[str, float]]:
+                desc: str = "sensitivity", scan=None) -> dict[str, dict[str, float]]:
     """{unit: {ratio: metric drop}}, each unit pruned alone; every result is
-    written to `cache` as it comes, and a rerun skips what is there."""
+    written to `cache` as it comes, and a rerun skips what is there.
+    `scan(todo)`, where given, yields ((unit, ratio), metric) for those
+    pairs in any order (worker processes)."""
     sens = json.loads(cache.read_text()) if cache.is_file() else {}
     todo = [(u, r) for u in pruner.units for r in ratios if f"{r:.2f}" not in sens.get(u, {})]
     if not todo:
@@ -160,6 +162,11 @@ def sensitivity(pruner: Pruner, score: Callable[[], float], ratios: list[float],
     if base is None:
         base = score()
         sens["_baseline"] = {"value": base}
+    if scan is not None:
+        for (unit, r), value in tqdm(scan(todo), desc=desc, unit="eval", total=len(todo)):
+            sens.setdefault(unit, {})[f"{r:.2f}"] = base - value
+            write_bytes(cache, json.dumps(sens, indent=1).encode())
+        return {u: sens[u] for u in pruner.units}
     for unit, r in tqdm(todo, desc=desc, unit="eval"):
         plan = pruner.apply({unit: r})
         try:

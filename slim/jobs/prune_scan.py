@@ -1,0 +1,47 @@
+"""The det sensitivity scan in worker processes (slim/workers.py).
+
+Paddle's dygraph CPU kernels keep about one core busy: two single-threaded
+fine-tunes ran side by side at the speed of one alone on both cores. So the
+scan's (unit, ratio) evaluations are shared by one spawned worker per core.
+Every evaluation starts from a fresh copy of the float network, so a result
+does not depend on which worker ran it or what it ran before."""
+from __future__ import annotations
+
+import copy
+import os
+
+
+class DetScan:
+    """Picklable payload: the float network as shapes and numpy weights, the
+    scored crops, and how to prune. `score(unit, ratio)`: hmean of the
+    network with that one unit pruned (`unit` None: unpruned)."""
+
+    def __init__(self, net, shape: list, method: str, crops: list, limit_side_len: int):
+        self.state = {k: v.numpy() for k, v in net.state_dict().items()}
+        self.with_thresh = net.head.with_thresh
+        self.shape, self.method, self.crops, self.limit_side_len = list(shape), method, crops, limit_side_len
+        self._net = None
+
+    def __getstate__(self):
+        d = dict(self.__dict__)
+        d["_net"] = None
+        return d
+
+    def _float_net(self):
+        if self._net is None:
+            os.environ.setdefault("OMP_NUM_THREADS", "1")  # one worker per core
+            from slim.nets.det_db import DBNet, widths_of
+
+            self._net = DBNet(widths_of({k: v.shape for k, v in self.state.items()}), with_thresh=self.with_thresh)
+            self._net.set_state_dict(self.state)
+            self._net.eval()
+        return self._net
+
+    def score(self, unit: str | None, ratio: float) -> float:
+        from slim.data.det_pool import net_hmean
+        from slim.methods.pruning import Pruner
+
+        net = copy.deepcopy(self._float_net())
+        if unit is not None:
+            Pruner(net, self.shape, self.method).apply({unit: ratio})
+        return net_hmean(net, self.crops, self.limit_side_len)
