@@ -16,7 +16,7 @@ from lite.errors import LiteError
 from lite.paths import REPO_ROOT
 from slim.methods.pruning import channel_options, plan_for_flops, predicted_loss
 
-from .conftest import SHARED, need
+from .conftest import RUNTIMES, SHARED, need
 
 DET_ONNX = SHARED / "models" / "ch_ppocr_mobile_v2.0_det" / "model.onnx"
 
@@ -134,6 +134,21 @@ def test_scan_in_workers_matches_the_scan_in_process(det_net, tmp_path):
     scan = _scan_in_workers(DetScan(det_net, shape, "fpgm", items, 320))
     assert sensitivity(pruner, score, [0.5, 0.75], tmp_path / "b.json", scan=scan) == in_process
     assert any(v > 0 for curve in in_process.values() for v in curve.values())  # the cuts do cost something
+
+
+def test_instruction_counter_counts_the_compiled_candidate(det_net, tmp_path):
+    """The plan's instruction budget counts the real pruned `.nb` on emulated ARM, cached."""
+    from slim.jobs.prune_cost import InstructionCounter
+    from slim.jobs.prune_det import clean_copy
+
+    need(RUNTIMES)
+    count = InstructionCounter(det_net, [1, 3, 64, 64], "fpgm", clean_copy, "arm64-emu", "cortex-a76",
+                               tmp_path / "counts.json")
+    base, cut = count({}), count({"neck.p2_conv.weight": 0.5, "head.binarize.conv1.weight": 0.5})
+    assert 0 < cut < 0.95 * base
+    again = InstructionCounter(det_net, [1, 3, 64, 64], "fpgm", clean_copy, "arm64-emu", "cortex-a76",
+                               tmp_path / "counts.json")
+    assert again.counts and again({}) == base  # read back from the cache, not emulated again
 
 
 def test_export_after_a_pruner_sees_only_its_own_parameters(tmp_path):
