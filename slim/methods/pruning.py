@@ -230,7 +230,6 @@ def plan_for_flops(pruner: Pruner, sens: dict, flops_keep: float, max_ratio: flo
     for u, o in opts.items():
         per_channel[u] = (cost_base - cost({u: 1 - o[-1] / pruner.channels[u]})) / max(1, o[0] - o[-1]) \
             if len(o) > 1 else 0.0
-    idx = {u: 0 for u in opts}
 
     def loss(u, i):
         return predicted_loss(sens.get(u, {}), 1 - opts[u][i] / pruner.channels[u])
@@ -242,15 +241,7 @@ def plan_for_flops(pruner: Pruner, sens: dict, flops_keep: float, max_ratio: flo
     # measured FLOPs, and every step only removes channels, so FLOPs fall monotonically
     # along it: lay out the whole sequence, then binary-search the first state within the
     # target (log2(steps) measurements, not one per step: 185 -> 36 on det_mobile).
-    seq = [dict(idx)]
-    while True:
-        steps = [(u, (loss(u, idx[u] + 1) - loss(u, idx[u])) / (per_channel[u] * (opts[u][idx[u]] - opts[u][idx[u] + 1])))
-                 for u in opts if idx[u] + 1 < len(opts[u]) and per_channel[u] > 0]
-        if not steps:
-            break
-        u = min(steps, key=lambda s: (s[1], s[0]))[0]
-        idx[u] += 1
-        seq.append(dict(idx))
+    seq = _greedy_sequence(opts, per_channel, loss)
     measured = {0: base}
 
     def at(k: int) -> int:
@@ -278,3 +269,18 @@ def plan_for_flops(pruner: Pruner, sens: dict, flops_keep: float, max_ratio: flo
     best = seq[lo]
     keep = {u: opts[u][best[u]] for u in opts}
     return Plan(keep, dict(pruner.channels), sum(loss(u, best[u]) for u in opts), at(lo), base)
+
+
+def _greedy_sequence(opts: dict, per_channel: dict, loss) -> list[dict]:
+    """Every state of the greedy walk: at each step the unit whose next cut
+    costs the least predicted loss per unit of cost saved goes one option down."""
+    idx = {u: 0 for u in opts}
+    seq = [dict(idx)]
+    while True:
+        steps = [(u, (loss(u, idx[u] + 1) - loss(u, idx[u])) / (per_channel[u] * (opts[u][idx[u]] - opts[u][idx[u] + 1])))
+                 for u in opts if idx[u] + 1 < len(opts[u]) and per_channel[u] > 0]
+        if not steps:
+            return seq
+        u = min(steps, key=lambda s: (s[1], s[0]))[0]
+        idx[u] += 1
+        seq.append(dict(idx))
