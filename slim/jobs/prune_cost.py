@@ -10,7 +10,6 @@ device. Counts are cached in the job folder, so a rerun plans without
 emulating again."""
 from __future__ import annotations
 
-import copy
 import json
 import tempfile
 from pathlib import Path
@@ -38,12 +37,9 @@ class InstructionCounter:
 
     def _count(self, ratios: dict) -> int:
         from slim.families.model_source import export_inference
-        from slim.methods.pruning import Pruner
+        from slim.methods.pruning import pruned_copy
 
-        net = copy.deepcopy(self.teacher)
-        if ratios:
-            Pruner(net, self.shape, self.method).apply(ratios)
-        net = self.rebuild(net)
+        net = self.rebuild(pruned_copy(self.teacher, self.shape, self.method, ratios))
         with tempfile.TemporaryDirectory(prefix="slim-cost.") as tmp:
             d = export_inference(net, Path(tmp) / "inference", [None] + self.shape[1:])
             nb = opt(d, target="arm", out=Path(tmp) / "m.nb")

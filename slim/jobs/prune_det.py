@@ -121,7 +121,7 @@ def prune(recipe: PruneRecipe, teacher, job: Path, pool: DetPool) -> tuple[objec
     """Sensitivity on real crops -> plan -> pruned network (not yet fine-tuned)."""
     import copy
 
-    from slim.methods.pruning import Pruner, plan_for_flops, sensitivity
+    from slim.methods.pruning import Pruner, plan_for_flops, pruned_copy, sensitivity
 
     size = recipe.prune.input_size
     shape = [1, 3, size, size]
@@ -160,8 +160,7 @@ def prune(recipe: PruneRecipe, teacher, job: Path, pool: DetPool) -> tuple[objec
     # A fresh copy and pruner: PaddleSlim's channel choice for the head's transposed
     # convs was seen to depend on earlier apply/restore cycles (the scan, the plan),
     # so a run that computed them and one that read them from the cache differed.
-    final = copy.deepcopy(teacher)
-    Pruner(final, shape, pc.method).apply(ratios)
+    final = pruned_copy(teacher, shape, pc.method, ratios)
     sens_info = {"crops": len(sens_set), "side": pc.sensitivity_side, "source": pool.name, "against": against,
                  "boxes": sum(len(gt) for _, gt in sens_set)}
     return clean_copy(final), {"plan": plan, "sensitivity": sens, "sensitivity_set": sens_info}

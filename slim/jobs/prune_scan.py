@@ -7,7 +7,6 @@ Every evaluation starts from a fresh copy of the float network, so a result
 does not depend on which worker ran it or what it ran before."""
 from __future__ import annotations
 
-import copy
 import os
 
 
@@ -39,9 +38,7 @@ class DetScan:
 
     def score(self, unit: str | None, ratio: float) -> float:
         from slim.data.det_pool import net_hmean
-        from slim.methods.pruning import Pruner
+        from slim.methods.pruning import pruned_copy
 
-        net = copy.deepcopy(self._float_net())
-        if unit is not None:
-            Pruner(net, self.shape, self.method).apply({unit: ratio})
+        net = pruned_copy(self._float_net(), self.shape, self.method, {unit: ratio} if unit is not None else {})
         return net_hmean(net, self.crops, self.limit_side_len)

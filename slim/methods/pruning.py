@@ -10,6 +10,7 @@ names (`conv2d_0.w_0`); reports use the network's own keys
 (`backbone.stage0.1.expand_conv.conv.weight`)."""
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import dataclass
@@ -131,6 +132,16 @@ class Pruner:
             self.restore(plan)
 
 
+def pruned_copy(net, input_shape: list, method: str, ratios: dict[str, float]):
+    """A deep copy of `net` cut by `ratios` through a fresh Pruner, so the
+    result does not depend on what earlier pruners did to `net` (PaddleSlim's
+    masked form; `rebuilt` turns it into the network that is exported)."""
+    out = copy.deepcopy(net)
+    if ratios:
+        Pruner(out, input_shape, method).apply(ratios)
+    return out
+
+
 def rebuilt(net, make: Callable[[dict], object], what: str = "pruned network"):
     """A fresh network from `make(shapes)` carrying `net`'s (pruned) weights,
     without PaddleSlim's backup buffers. paddle's set_state_dict skips a
@@ -162,19 +173,24 @@ def sensitivity(pruner: Pruner, score: Callable[[], float], ratios: list[float],
     if base is None:
         base = score()
         sens["_baseline"] = {"value": base}
-    if scan is not None:
-        for (unit, r), value in tqdm(scan(todo), desc=desc, unit="eval", total=len(todo)):
-            sens.setdefault(unit, {})[f"{r:.2f}"] = base - value
-            write_bytes(cache, json.dumps(sens, indent=1).encode())
-        return {u: sens[u] for u in pruner.units}
-    for unit, r in tqdm(todo, desc=desc, unit="eval"):
-        plan = pruner.apply({unit: r})
-        try:
-            sens.setdefault(unit, {})[f"{r:.2f}"] = base - score()
-        finally:
-            pruner.restore(plan)
+    for (unit, r), value in tqdm((scan or _scan_in_process(pruner, score))(todo), desc=desc, unit="eval",
+                                 total=len(todo)):
+        sens.setdefault(unit, {})[f"{r:.2f}"] = base - value
         write_bytes(cache, json.dumps(sens, indent=1).encode())
     return {u: sens[u] for u in pruner.units}
+
+
+def _scan_in_process(pruner: Pruner, score: Callable[[], float]):
+    """`scan(todo)` on the pruner's own network: each unit cut, scored, restored."""
+    def scan(todo):
+        for unit, r in todo:
+            plan = pruner.apply({unit: r})
+            try:
+                yield (unit, r), score()
+            finally:
+                pruner.restore(plan)
+
+    return scan
 
 
 def predicted_loss(curve: dict[str, float], ratio: float) -> float:
@@ -222,10 +238,9 @@ def plan_for_flops(pruner: Pruner, sens: dict, flops_keep: float, max_ratio: flo
     such as ARM instructions)."""
     measure = measure or pruner.flops_of
     base = measure({})
-    cost = cost or measure
     opts = {u: channel_options(n, max_ratio, align) for u, n in pruner.channels.items()}
     # cost per channel of each unit, measured once at its deepest allowed cut
-    cost_base = cost({})
+    cost, cost_base = (cost, cost({})) if cost else (measure, base)
     per_channel = {}
     for u, o in opts.items():
         per_channel[u] = (cost_base - cost({u: 1 - o[-1] / pruner.channels[u]})) / max(1, o[0] - o[-1]) \
