@@ -61,7 +61,7 @@ def test_official_pruned_model_is_this_network_with_fewer_channels():
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime (test extra) gives the independent reference")
     import paddle
 
-    from slim.jobs.prune_det import reference_model
+    from slim.jobs.det_gate import reference_model
 
     need(PRUNE_ONNX)
     ref = reference_model()

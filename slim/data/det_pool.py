@@ -77,7 +77,8 @@ class DetPool:
 
     @classmethod
     def build(cls, photos: ListReader, teacher, job: Path, holdout: int, limit_side_len: int,
-              log=print) -> "DetPool":
+              log=print, detector=None) -> "DetPool":
+        """`detector(images)`: the float model's boxes per image (default: `teacher` in this process)."""
         items = list(photos)
         holdout = min(holdout, len(items) // 5)
         step = len(items) / holdout if holdout else 0
@@ -90,7 +91,8 @@ class DetPool:
             hints = json.loads(cache.read_text())
         else:
             log(f"the float model's detections on {len(pool)} pool photos (crop hints; cached)")
-            hints = detect(teacher, [img for img, _ in pool], limit_side_len)
+            images = [img for img, _ in pool]
+            hints = detector(images) if detector else detect(teacher, images, limit_side_len)
             write_bytes(cache, json.dumps(hints).encode())
         labelled = all(gt is not None for _, gt in items)
         return cls(pool, hold, hints, labelled, limit_side_len, photos.name, digest)

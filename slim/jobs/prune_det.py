@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -19,38 +21,21 @@ import numpy as np
 
 from lite.atomic import atomic_dir, write_bytes
 from lite.bench import compare
-from lite.evaluate import eval_det_inference, eval_det_nb
 from lite.opt import opt
-from lite.paths import home, shared_dir
+from lite.paths import home
 
 from slim.data import det_data, sources
 from slim.data.det_pool import DetPool, net_hmean
+from slim.jobs.det_gate import (eval_sets, rank_and_subset, reference_model, reference_scores, side_scores,
+                                start_float_side)
 from slim.families.model_source import export_inference, load_det
-from slim.jobs.prune_scan import DetScan
+from slim.jobs.prune_scan import DetScan, detect_in_workers
 from slim.jobs.registry import PruneJob, register_prune
 from slim.report.charts import prune_charts
 from slim.report.prune_md import render_md
 from slim.report.schema import write
 from slim.recipe import PruneRecipe, load_prune_recipe
 from slim.workers import log as _log
-
-REFERENCE = "ch_ppocr_mobile_v2.0_det_prune"
-
-
-def eval_sets(recipe: PruneRecipe, data: list[str] | None) -> list:
-    """The gate sets: the user's labelled photos (--data, or `data.gate`), else
-    the synthetic eval split with a notice; `data.synthetic` adds the
-    synthetic split beside real sets as a secondary row."""
-    sets = [det_data.labelled(p) for p in (data or recipe.data.gate)]
-    if not sets:
-        sources.fallback("labelled photos", "--data", "gate")
-        return [det_data.synthetic(recipe.eval.synthetic, "eval", (recipe.prune.input_size,) * 2)]
-    if recipe.data.synthetic:
-        extra = det_data.synthetic(recipe.data.synthetic, "eval", (recipe.prune.input_size,) * 2)
-        extra.secondary = True
-        sets.append(extra)
-    return sets
-
 
 def training_photos(recipe: PruneRecipe, images: str | None = None):
     """(photos, real): the user's photos (--images, or `data.images`), else
@@ -94,21 +79,6 @@ def clean_copy(net):
     from slim.methods.pruning import rebuilt
 
     return rebuilt(net, lambda shapes: DBNet(widths_of(shapes), with_thresh=net.head.with_thresh))
-
-
-def reference_model() -> dict | None:
-    """The official pruned detector, when ../shared has it: FLOPs, params, and the network."""
-    f = shared_dir() / "models" / REFERENCE / "model.onnx"
-    if not f.is_file():
-        return None
-    from slim.nets.det_db import DBNet, widths_from_list
-    from slim.nets.weights import load_weights, read_weights
-
-    src = read_weights(f)
-    net = DBNet(widths_from_list(src), with_thresh=True)
-    load_weights(net, f, REFERENCE, src)
-    net.eval()
-    return {"name": REFERENCE, "net": net, "source": str(f)}
 
 
 def uses_labels(recipe: PruneRecipe, pool: DetPool) -> bool:
@@ -214,112 +184,85 @@ def holdout_scores(teacher, student, pool: DetPool, labels: bool) -> dict | None
             "float": net_hmean(teacher, items, pool.limit_side_len), "pruned": net_hmean(student, items, pool.limit_side_len)}
 
 
-def pruned_network(recipe: PruneRecipe, model: str, images: str | None = None) -> tuple[str, object, object, dict]:
+def pruned_network(recipe: PruneRecipe, model: str, images: str | None = None,
+                   beside_finetune=None) -> tuple[str, object, object, dict]:
     """(name, the float network, the pruned and fine-tuned one, info): the
-    scan, plan and fine-tune come from the job cache when a run made them."""
+    scan, plan and fine-tune come from the job cache when a run made them.
+    `beside_finetune(name, teacher, job)` starts work for the other core and
+    returns its `wait()`, called once the fine-tune is done."""
     name, teacher = load_det(model)
     job = _job_dir(teacher)
     _log(f"{name}: job cache {job}")
     photos, real = training_photos(recipe, images)
-    pool = DetPool.build(photos, teacher, job, recipe.finetune.holdout if real else 0,
-                         recipe.eval.limit_side_len if real else recipe.prune.input_size, _log)
+    lim = recipe.eval.limit_side_len if real else recipe.prune.input_size
+    workers = DetScan(teacher, [1, 3, lim, lim], recipe.prune.method, [], lim)
+    pool = DetPool.build(photos, teacher, job, recipe.finetune.holdout if real else 0, lim, _log,
+                         lambda images: detect_in_workers(workers, images))
     student, info = prune(recipe, teacher, job, pool)
+    wait = beside_finetune(name, teacher, job) if beside_finetune else (lambda: None)
     info.update(finetune=finetune(recipe, teacher, student, job, pool), job=job,
                 holdout=holdout_scores(teacher, student, pool, uses_labels(recipe, pool)),
                 photos={"source": photos.name, "real": real, "pool": len(pool.pool), "holdout": len(pool.holdout),
                         "labelled": pool.labelled})
+    wait()
     return name, teacher, student, info
 
 
-def _sets_key(sets: list) -> str:
-    h = hashlib.sha256()
-    for st in sets:
-        h.update(st.name.encode())
-        for img, gt in st:
-            h.update(hashlib.sha256(np.ascontiguousarray(img)).digest())
-            h.update(json.dumps(gt, sort_keys=True).encode())
-    return h.hexdigest()[:16]
-
-
-def _cached(cache: Path | None, compute):
-    """compute(), kept in `cache` (a rerun, or the float model of every run on one job, skips it)."""
-    if cache is not None and cache.is_file():
-        return json.loads(cache.read_text())
-    value = compute()
-    if cache is not None:
-        write_bytes(cache, json.dumps(value).encode())
-    return value
-
-
-def _det_scores(r: dict) -> dict:
-    return {k: r[k] for k in ("hmean", "precision", "recall", "matched", "gt", "det")}
-
-
-def _side_scores(recipe, sets, rank, subset, nb: dict, tag: str, cache: Path | None) -> dict:
-    """One model's hmean: on every gate set in full through the x86 `.nb`
-    (float `.nb` files agree with the ARM one), and on the ARM subset through
-    the ARM `.nb`, its x86 `.nb` and Paddle Inference, side by side."""
-    lim = recipe.eval.limit_side_len
-
-    def x86(st):
-        return _det_scores(eval_det_nb(str(nb["x86"]), st, target="x86", limit_side_len=lim,
-                                       desc=f"{tag} .nb on x86: {st.name}"))
-
-    def arm():
-        return {"nb_arm": _det_scores(eval_det_nb(str(nb["arm"]), subset, target=recipe.eval.target,
-                                                  limit_side_len=lim, desc=f"{tag} .nb on ARM: {subset.name}")),
-                "nb_x86": x86(subset)["hmean"],
-                "inference": eval_det_inference(str(nb["dir"]), subset, lim)["hmean"]}
-
-    main = [rank] + [st for st in sets if st.name != rank.name]
-    full = {st.name: _cached(cache and cache / f"x86-{tag}-{_sets_key([st])}-{lim}.json", lambda st=st: x86(st))
-            for st in main}
-    sub = _cached(cache and cache / f"arm-{tag}-{_sets_key([subset])}-{lim}-{recipe.eval.target}.json", arm)
-    return {"per_set": full, "subset": {"name": subset.name, "size": len(subset), **sub}}
+def _compile(net, where: Path, name: str, tag: str) -> dict:
+    d = export_inference(net, where / f"inference_{tag}", [None, 3, None, None])
+    return {"dir": d, "arm": opt(d, target="arm", out=where / f"{name}_{tag}_arm.nb"),
+            "x86": opt(d, target="x86", out=where / f"{name}_{tag}_x86.nb")}
 
 
 def run(recipe: PruneRecipe, model: str | None = None, data: list[str] | str | None = None,
         out: str | None = None, images: str | None = None, calib: str | None = None) -> dict:
     """`images`: photos to learn from (else the recipe's); `calib` is the
     crop-model jobs' flag and has no meaning here."""
+    t0 = time.time()
+    data = [data] if isinstance(data, str) else data
+    sets = eval_sets(recipe, data)
+    early = Path(tempfile.mkdtemp(prefix="ocrslim-float-"))
+    float_nb: dict = {}
+
+    def beside(name, teacher, job):  # the float model's gate scores, on the core the fine-tune leaves
+        float_nb.update(_compile(teacher, early, name, "float"))
+        return start_float_side(recipe, data, float_nb, job)
+
+    try:
+        name, teacher, student, info = pruned_network(recipe, model or recipe.model, images, beside)
+        shape = [1, 3, recipe.prune.input_size, recipe.prune.input_size]
+        with atomic_dir(Path(out or f"output/slim_prune_{name}")) as stage:
+            nbs = {"float": {k: Path(shutil.move(str(p), str(stage / Path(p).name))) for k, p in float_nb.items()},
+                   "pruned": _compile(student, stage, name, "pruned")}
+            report = _report(recipe, sets, nbs, info, name, teacher, student, shape, stage)
+            report["seconds"] = round(time.time() - t0, 1)
+            write(stage, report, render_md)
+    finally:
+        shutil.rmtree(early, ignore_errors=True)
+    return report
+
+
+def _report(recipe, sets, nbs, info, name, teacher, student, shape, stage) -> dict:
     from slim.methods.pruning import flops, params
 
-    t0 = time.time()
-    sets = eval_sets(recipe, [data] if isinstance(data, str) else data)
-    name, teacher, student, info = pruned_network(recipe, model or recipe.model, images)
-    job, ft = info["job"], info["finetune"]
-    size = recipe.prune.input_size
-    shape = [1, 3, size, size]
-    out_dir = Path(out or f"output/slim_prune_{name}")
-    with atomic_dir(out_dir) as stage:
-        nbs = {}
-        for tag, net in (("float", teacher), ("pruned", student)):
-            d = export_inference(net, stage / f"inference_{tag}", [None, 3, None, None])
-            nbs[tag] = {"dir": d, "arm": opt(d, target="arm", out=stage / f"{name}_{tag}_arm.nb"),
-                        "x86": opt(d, target="x86", out=stage / f"{name}_{tag}_x86.nb")}
-        ref = reference_model()
-        report = _evaluate(recipe, sets, nbs, ref, job)
-        report.update(model=name, task="det", kind="prune", metric="hmean", pruning_plan=info["plan"], finetune=ft,
-                      sensitivity_set=info["sensitivity_set"], photos=info["photos"], holdout=info["holdout"],
-                      flops_input=shape, seconds=round(time.time() - t0, 1),
-                      params={"float": params(teacher), "pruned": params(student)},
-                      flops={"float": flops(teacher, shape), "pruned": flops(student, shape)})
-        if ref is not None:
-            report["reference"].update(flops=flops(ref["net"], shape), params=params(ref["net"]))
-        report["ratios"]["flops"] = report["flops"]["pruned"] / report["flops"]["float"]
-        prune_charts(report, info["sensitivity"], stage)
-        (stage / "sensitivity.json").write_text(json.dumps(info["sensitivity"], indent=1))
-        write(stage, report, render_md)
+    ref = reference_model()
+    report = _evaluate(recipe, sets, nbs, ref, info["job"])
+    report.update(model=name, task="det", kind="prune", metric="hmean", pruning_plan=info["plan"],
+                  finetune=info["finetune"], sensitivity_set=info["sensitivity_set"], photos=info["photos"],
+                  holdout=info["holdout"], flops_input=shape,
+                  params={"float": params(teacher), "pruned": params(student)},
+                  flops={"float": flops(teacher, shape), "pruned": flops(student, shape)})
+    if ref is not None:
+        report["reference"].update(flops=flops(ref["net"], shape), params=params(ref["net"]))
+    report["ratios"]["flops"] = report["flops"]["pruned"] / report["flops"]["float"]
+    prune_charts(report, info["sensitivity"], stage)
+    (stage / "sensitivity.json").write_text(json.dumps(info["sensitivity"], indent=1))
     return report
 
 
 def _evaluate(recipe, sets, nbs, ref, job) -> dict:
-    from lite.readers import ListReader, evenly
-
-    main = [st for st in sets if not getattr(st, "secondary", False)]
-    rank = main[0] if len(main) == 1 else ListReader("+".join(st.name for st in main), [i for st in main for i in st])
-    subset = evenly(rank, recipe.eval.nb_subset, f"{rank.name}-arm{recipe.eval.nb_subset or ''}")
-    per = {tag: _side_scores(recipe, sets, rank, subset, nbs[tag], tag, job if tag == "float" else None)
+    rank, subset = rank_and_subset(recipe, sets)
+    per = {tag: side_scores(recipe, sets, rank, subset, nbs[tag], tag, job if tag == "float" else None)
            for tag in ("float", "pruned")}
     shapes = {"x": tuple(recipe.eval.bench_shape)}
     _log("ARM instructions per inference (float vs pruned)")
@@ -350,11 +293,8 @@ def _evaluate(recipe, sets, nbs, ref, job) -> dict:
         "reference": {},
     }
     if ref is not None:
-        lim = recipe.eval.limit_side_len
-        report["reference"] = {"name": ref["name"], "source": ref["source"], "hmean_dygraph": {
-            st.name: _cached(home() / "jobs" / "reference" / f"{ref['name']}-{_sets_key([st])}-{lim}.json",
-                             lambda st=st: net_hmean(ref["net"], st.items, lim))
-            for st in [rank] + [x for x in sets if x.name != rank.name]}}
+        report["reference"] = {"name": ref["name"], "source": ref["source"],
+                               "hmean_dygraph": reference_scores(ref, sets, rank, recipe.eval.limit_side_len)}
     return report
 
 

@@ -1,4 +1,5 @@
-"""The det sensitivity scan in worker processes (slim/workers.py).
+"""The det sensitivity scan, and the float model's detections on the pool
+photos, in worker processes (slim/workers.py).
 
 Paddle's dygraph CPU kernels keep about one core busy: two single-threaded
 fine-tunes ran side by side at the speed of one alone on both cores. So the
@@ -8,6 +9,7 @@ does not depend on which worker ran it or what it ran before."""
 from __future__ import annotations
 
 import os
+from concurrent.futures import as_completed
 
 
 class DetScan:
@@ -42,3 +44,27 @@ class DetScan:
 
         net = pruned_copy(self._float_net(), self.shape, self.method, {unit: ratio} if unit is not None else {})
         return net_hmean(net, self.crops, self.limit_side_len)
+
+    def boxes(self, images: list) -> list:
+        from slim.data.det_pool import detect
+
+        return detect(self._float_net(), images, self.limit_side_len)
+
+
+def detect_in_workers(payload: DetScan, images: list, chunk: int = 8, desc: str = "float detections") -> list:
+    """payload.boxes(images), shared by one worker per core in chunks of one batch,
+    so the batches (and the boxes) are those of one process on same-sized photos."""
+    from tqdm import tqdm
+
+    from slim.workers import call, cores, payload_pool
+
+    if cores(2) < 2:
+        return payload.boxes(images)
+    parts = [images[i:i + chunk] for i in range(0, len(images), chunk)]
+    out: list = [None] * len(parts)
+    with payload_pool(cores(2), payload) as ex, tqdm(total=len(images), desc=desc, unit="img", leave=False) as bar:
+        futs = {ex.submit(call, "boxes", p): k for k, p in enumerate(parts)}
+        for f in as_completed(futs):
+            out[futs[f]] = f.result()
+            bar.update(len(parts[futs[f]]))
+    return [b for part in out for b in part]
