@@ -80,11 +80,12 @@ def det_inputs(reader, limit_side_len: int = 960) -> list[np.ndarray]:
 
 def det_maps_nb(nb: str, inputs: list[np.ndarray], target: str = "arm64-emu", cpu: str = "generic",
                 workers: int = 2, desc: str | None = None) -> list[np.ndarray]:
-    """Probability maps of a det `.nb`, one image per run (sizes differ);
-    emulated targets spread the images over `workers` runner processes."""
+    """Probability maps of a det `.nb`, one image per run (sizes differ),
+    spread over `workers` runner processes (on x86 too: its runner is one
+    single-threaded process, and a det image is seconds of work)."""
     opts = emulation_options(target, cpu=cpu)
     t = get_target(target, **opts)
-    workers = max(1, min(workers if is_emulated(target) else 1, len(inputs)))
+    workers = max(1, min(workers, len(inputs)))
     # big images first balances the shards; equal shapes stay together (the x86 target starts a worker per shape)
     order = sorted(range(len(inputs)), key=lambda i: (-inputs[i].size, inputs[i].shape))
     shards = [order[i::workers] for i in range(workers)]

@@ -81,7 +81,7 @@ def side_scores(recipe, sets, rank, subset, nb: dict, tag: str, cache: Path | No
     lim = recipe.eval.limit_side_len
 
     def x86(st):
-        return _det_scores(eval_det_nb(str(nb["x86"]), st, target="x86", limit_side_len=lim,
+        return _det_scores(eval_det_nb(str(nb["x86"]), st, target="x86", workers=workers, limit_side_len=lim,
                                        desc=f"{tag} .nb on x86: {st.name}"))
 
     def arm():
