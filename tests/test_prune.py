@@ -200,6 +200,46 @@ def test_distillation_resumes_to_the_same_weights(tmp_path):
                                                                   "step_000004.pdparams"]
 
 
+def _noise_crop(rng, with_labels):  # module level: the worker unpickles it
+    return rng.randint(0, 255, (64, 64, 3)).astype(np.uint8), [] if with_labels else None
+
+
+def test_batches_made_in_a_worker_train_to_the_same_weights(tmp_path):
+    """The teacher's maps and the crops made by a worker ahead of each step
+    are the ones this process would make: the same weights after training,
+    with labels too, and a resumed run with a worker ends where one without does."""
+    import paddle
+
+    from slim.jobs.prune_scan import DetScan
+    from slim.methods.det_distill import Batches, distill_online
+    from slim.nets.det_db import DBNet, default_widths
+
+    w = {k: max(8, v // 4) if isinstance(v, int) else v for k, v in default_widths().items()}
+    paddle.seed(2)
+    teacher = DBNet(w, with_thresh=False)
+    teacher.eval()
+    builder = DetScan(teacher, [1, 3, 64, 64], "fpgm", [], 64)
+    here = Batches(lambda: teacher, _noise_crop, 2, True, False).batch(5)
+    there = Batches(builder.net, _noise_crop, 2, True, False).batch(5)
+    assert sorted(here) == ["lab", "mask", "t", "x"]
+    assert all(np.allclose(here[k], there[k], atol=1e-6) for k in here)
+
+    def fresh():
+        paddle.seed(1)
+        return DBNet(w, with_thresh=False)
+
+    a, b = fresh(), fresh()
+    distill_online(a, teacher, _noise_crop, 4, 2, 1e-3, tmp_path / "a", every=2, label_weight=1.0)
+    distill_online(b, teacher, _noise_crop, 4, 2, 1e-3, tmp_path / "b", every=2, label_weight=1.0, stop_after=3,
+                   teacher_in_worker=builder.net)
+    b = fresh()
+    r = distill_online(b, teacher, _noise_crop, 4, 2, 1e-3, tmp_path / "b", every=2, label_weight=1.0,
+                       teacher_in_worker=builder.net)
+    assert r["resumed_from"] == 2
+    for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert np.allclose(x.numpy(), y.numpy(), atol=1e-5), k
+
+
 TINY = """
 prune: {ratios: [0.4, 0.8], sensitivity_images: 4, sensitivity_side: 128, input_size: 128, flops_keep: 0.6}
 finetune: {steps: 4, batch_size: 2, crop_size: 128, checkpoint_every: 2}

@@ -97,11 +97,9 @@ class DetPool:
         labelled = all(gt is not None for _, gt in items)
         return cls(pool, hold, hints, labelled, limit_side_len, photos.name, digest)
 
-    def crop(self, rng: np.random.RandomState, size: int, with_labels: bool, **aug) -> tuple[np.ndarray, list | None]:
-        i = rng.randint(len(self.pool))
-        img, gt = self.pool[i]
-        return random_crop(rng, img, gt if with_labels else None, size, self.limit_side_len,
-                           hints=self.hints[i], **aug)
+    def sampler(self, size: int) -> "PoolCrops":
+        """Augmented `size` crops of random pool photos, half centred on text (det_aug.random_crop)."""
+        return PoolCrops(self.pool, self.hints, self.limit_side_len, size)
 
     def sensitivity_crops(self, teacher, n: int, size: int, with_labels: bool, seed: int = 77) -> list:
         """`n` crops at test scale, each centred on text (a photo's labelled or
@@ -119,3 +117,18 @@ class DetPool:
             return crops
         boxes = detect(teacher, [c for c, _ in crops], self.limit_side_len)
         return [(c, [{"points": b, "transcription": "text"} for b in bs]) for (c, _), bs in zip(crops, boxes)]
+
+
+@dataclass
+class PoolCrops:
+    """`(rng, with_labels) -> (crop, gt or None)`, as DetPool.crop: picklable,
+    so a fine-tune's batches can be drawn in a worker."""
+    pool: list
+    hints: list
+    limit_side_len: int
+    size: int
+
+    def __call__(self, rng: np.random.RandomState, with_labels: bool) -> tuple[np.ndarray, list | None]:
+        i = rng.randint(len(self.pool))
+        img, gt = self.pool[i]
+        return random_crop(rng, img, gt if with_labels else None, self.size, self.limit_side_len, hints=self.hints[i])

@@ -35,7 +35,7 @@ from slim.report.charts import prune_charts
 from slim.report.prune_md import render_md
 from slim.report.schema import write
 from slim.recipe import PruneRecipe, load_prune_recipe
-from slim.workers import log as _log
+from slim.workers import cores, log as _log
 
 def training_photos(recipe: PruneRecipe, images: str | None = None):
     """(photos, real): the user's photos (--images, or `data.images`), else
@@ -160,8 +160,10 @@ def finetune(recipe: PruneRecipe, teacher, student, job: Path, pool: DetPool) ->
     ft = recipe.finetune
     lw = ft.label_weight if uses_labels(recipe, pool) else 0.0
     ckpt = job / f"checkpoints-{_key(_settings(recipe.prune), asdict(ft), pool.digest, lw, 'online')}"
-    r = distill_online(student, teacher, lambda rng, with_labels: pool.crop(rng, ft.crop_size, with_labels),
-                       ft.steps, ft.batch_size, ft.lr, ckpt, ft.checkpoint_every, lw)
+    # a worker draws the next batches and runs the teacher on them (half of each step) while the student trains
+    in_worker = DetScan(teacher, [1, 3, ft.crop_size, ft.crop_size], recipe.prune.method, [], pool.limit_side_len)
+    r = distill_online(student, teacher, pool.sampler(ft.crop_size), ft.steps, ft.batch_size, ft.lr, ckpt,
+                       ft.checkpoint_every, lw, teacher_in_worker=in_worker.net if cores(2) > 1 else None)
     r.update(pool=pool.name, pool_photos=len(pool.pool), crop_size=ft.crop_size, label_weight=lw,
              augment="scale 0.5-1.5 of the test scale, rotate +-10 deg, mirror 0.5, crops half centred on text")
     return r

@@ -28,7 +28,8 @@ class DetScan:
         d["_net"] = None
         return d
 
-    def _float_net(self):
+    def net(self):
+        """The float network, built once per process."""
         if self._net is None:
             os.environ.setdefault("OMP_NUM_THREADS", "1")  # one worker per core
             from slim.nets.det_db import DBNet, widths_of
@@ -42,13 +43,13 @@ class DetScan:
         from slim.data.det_pool import net_hmean
         from slim.methods.pruning import pruned_copy
 
-        net = pruned_copy(self._float_net(), self.shape, self.method, {unit: ratio} if unit is not None else {})
+        net = pruned_copy(self.net(), self.shape, self.method, {unit: ratio} if unit is not None else {})
         return net_hmean(net, self.crops, self.limit_side_len)
 
     def boxes(self, images: list) -> list:
         from slim.data.det_pool import detect
 
-        return detect(self._float_net(), images, self.limit_side_len)
+        return detect(self.net(), images, self.limit_side_len)
 
 
 def detect_in_workers(payload: DetScan, images: list, chunk: int = 8, desc: str = "float detections") -> list:

@@ -99,14 +99,73 @@ def masked_loss(pred, target, mask, F):
     return bce + dice
 
 
+class Batches:
+    """What step `step` feeds the student, from the seed and the step alone:
+    the input crops, the teacher's maps on them and, with labels, DB's
+    targets and masks (numpy). Picklable when `teacher` (a zero-argument
+    callable giving the network) and `sample` are, so a worker can make the
+    next batches while the student trains on this one."""
+
+    def __init__(self, teacher, sample, batch_size: int, with_labels: bool, all_maps: bool,
+                 world: int = 1, rank: int = 0):
+        self.teacher, self.sample, self.batch_size = teacher, sample, batch_size
+        self.with_labels, self.all_maps, self.world, self.rank = with_labels, all_maps, world, rank
+
+    def batch(self, step: int) -> dict:
+        import paddle
+
+        rng = np.random.RandomState(SEED + step)
+        drawn = [self.sample(rng, self.with_labels) for _ in range(self.batch_size)][self.rank::self.world]
+        x = to_input(np.stack([c for c, _ in drawn]))
+        net = self.teacher()
+        head = getattr(net, "head", None)
+        if self.all_maps:
+            head.all_maps = True
+        try:
+            with paddle.no_grad():
+                t = net(paddle.to_tensor(x)).numpy()
+        finally:
+            if head is not None:
+                head.all_maps = False
+        out = {"x": x, "t": t}
+        if self.with_labels:
+            out["lab"], out["mask"] = db_targets([g or [] for _, g in drawn], x.shape[2])
+        return out
+
+
+class _Ahead:
+    """Batches.batch(step) for the next `depth` steps, made by one spawned worker."""
+
+    def __init__(self, batches: Batches, start: int, steps: int, depth: int = 2):
+        from slim.workers import call, payload_pool
+
+        self.ex, self.call, self.steps, self.depth = payload_pool(1, batches), call, steps, depth
+        self.futs = {s: self.ex.submit(call, "batch", s) for s in range(start, min(steps, start + depth))}
+
+    def __call__(self, step: int) -> dict:
+        nxt = step + self.depth
+        if nxt < self.steps and nxt not in self.futs:
+            self.futs[nxt] = self.ex.submit(self.call, "batch", nxt)
+        return self.futs.pop(step).result()
+
+    def close(self) -> None:
+        self.ex.shutdown(wait=True, cancel_futures=True)
+
+
 def distill_online(student, teacher, sample, steps: int, batch_size: int, lr: float, ckpt_dir: Path,
-                   every: int = 50, label_weight: float = 0.0, stop_after: int | None = None) -> dict:
+                   every: int = 50, label_weight: float = 0.0, stop_after: int | None = None,
+                   teacher_in_worker=None) -> dict:
     """Train `student` in place on crops drawn by `sample(rng, with_labels)` ->
     (uint8 crop, gt or None): the float teacher's maps on each batch are the
     target (computed as the batch is drawn, so every augmentation is new
     data), plus, with `label_weight` > 0, DB's probability-map loss on the
     labels moved into the crop. The batch depends only on the seed and the
-    step, so a resumed run ends where an uninterrupted one would."""
+    step, so a resumed run ends where an uninterrupted one would.
+
+    `teacher_in_worker`: a picklable zero-argument callable giving the
+    teacher; then a worker draws the crops and runs the teacher for the next
+    steps while this process trains (about half of each step's work; `sample`
+    must be picklable too)."""
     import paddle
     import paddle.distributed as dist
     import paddle.nn.functional as F
@@ -122,27 +181,27 @@ def distill_online(student, teacher, sample, steps: int, batch_size: int, lr: fl
     student.train()
     head = getattr(teacher, "head", None)
     both = head is not None and getattr(head, "with_thresh", False) and getattr(student.head, "with_thresh", False)
+    with_labels = label_weight > 0
+    ahead = None
+    if teacher_in_worker is not None and world == 1 and start < steps:
+        ahead = _Ahead(Batches(teacher_in_worker, sample, batch_size, with_labels, both), start, steps)
+    local = Batches(lambda: teacher, sample, batch_size, with_labels, both, world, rank)
 
     def loss_at(step):
-        rng = np.random.RandomState(SEED + step)
-        drawn = [sample(rng, label_weight > 0) for _ in range(batch_size)][rank::world]  # each rank its slice
-        x = paddle.to_tensor(to_input(np.stack([c for c, _ in drawn])))
-        if both:
-            head.all_maps = True
-        try:
-            with paddle.no_grad():
-                t = teacher(x)
-        finally:
-            if head is not None:
-                head.all_maps = False
-        pred = model(x)
+        b = ahead(step) if ahead else local.batch(step)
+        pred = model(paddle.to_tensor(b["x"]))
+        t = paddle.to_tensor(b["t"])
         loss = distill_loss(pred, t, F) if both else bce_dice_loss(pred[:, :1], t[:, :1], F)
-        if label_weight > 0:
-            lab, mask = db_targets([g or [] for _, g in drawn], x.shape[2])
-            loss = loss + label_weight * masked_loss(pred[:, :1], paddle.to_tensor(lab), paddle.to_tensor(mask), F)
+        if with_labels:
+            loss = loss + label_weight * masked_loss(pred[:, :1], paddle.to_tensor(b["lab"]),
+                                                     paddle.to_tensor(b["mask"]), F)
         return loss
 
-    losses = train_steps(student, opt, sched, start, steps, ckpt_dir, every, loss_at, save=rank == 0,
-                         stop_after=stop_after)
+    try:
+        losses = train_steps(student, opt, sched, start, steps, ckpt_dir, every, loss_at, save=rank == 0,
+                             stop_after=stop_after)
+    finally:
+        if ahead:
+            ahead.close()
     student.eval()
     return {"steps": steps, "resumed_from": start, "loss": float(np.mean(losses[-20:])) if losses else None}
