@@ -121,8 +121,9 @@ class DetPool:
 
 @dataclass
 class PoolCrops:
-    """`(rng, with_labels) -> (crop, gt or None)`, as DetPool.crop: picklable,
-    so a fine-tune's batches can be drawn in a worker."""
+    """`(rng, with_labels) -> (crop, gt or None)`: an augmented crop of a
+    random pool photo (DetPool.sampler); picklable, so a fine-tune's batches
+    can be drawn in a worker."""
     pool: list
     hints: list
     limit_side_len: int

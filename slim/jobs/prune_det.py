@@ -37,6 +37,7 @@ from slim.report.schema import write
 from slim.recipe import PruneRecipe, load_prune_recipe
 from slim.workers import cores, log as _log
 
+
 def training_photos(recipe: PruneRecipe, images: str | None = None):
     """(photos, real): the user's photos (--images, or `data.images`), else
     synthetic scenes with a notice."""
