@@ -147,6 +147,7 @@ class FinetuneConfig:
     pool_size: int = 512          # synthetic scenes when no photos are given
     checkpoint_every: int = 50
     label_weight: float = 0.0     # > 0 adds DB's probability-map loss on the photos' labels
+    feature_weight: float = 0.0   # > 0 adds a hint loss on the neck's output (1x1 adapter to the teacher's)
 
 
 @dataclass

@@ -200,6 +200,44 @@ def test_distillation_resumes_to_the_same_weights(tmp_path):
                                                                   "step_000004.pdparams"]
 
 
+def test_feature_hints_train_an_adapter_and_resume(tmp_path):
+    """The hint loss on the neck's output goes through a 1x1 adapter from the
+    student's channels to the teacher's: it is checkpointed with the student,
+    a resumed run ends where a straight one does, and the hint changes what
+    the student learns."""
+    import paddle
+
+    from slim.methods.det_distill import distill_online
+    from slim.nets.det_db import DBNet, default_widths
+
+    w = {k: max(8, v // 4) if isinstance(v, int) else v for k, v in default_widths().items()}
+    wide = dict(w, **{f"neck.{p}": 16 for p in ("p5", "p4", "p3", "p2")})
+    paddle.seed(2)
+    teacher = DBNet(wide, with_thresh=False)
+    teacher.eval()
+
+    def fresh():
+        paddle.seed(1)
+        return DBNet(w, with_thresh=False)
+
+    straight, plain = fresh(), fresh()
+    distill_online(straight, teacher, _noise_crop, 4, 2, 1e-3, tmp_path / "a", every=2, feature_weight=1.0)
+    distill_online(plain, teacher, _noise_crop, 4, 2, 1e-3, tmp_path / "p", every=2)
+    kept = paddle.load(str(tmp_path / "a" / "step_000004.pdparams"))
+    assert list(kept["adapter.weight"].shape) == [64, 32, 1, 1]
+    interrupted = fresh()
+    distill_online(interrupted, teacher, _noise_crop, 4, 2, 1e-3, tmp_path / "b", every=2, feature_weight=1.0,
+                   stop_after=3)
+    resumed = fresh()
+    r = distill_online(resumed, teacher, _noise_crop, 4, 2, 1e-3, tmp_path / "b", every=2, feature_weight=1.0)
+    assert r["resumed_from"] == 2
+    for (k, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+        assert np.allclose(a.numpy(), b.numpy(), atol=1e-6), k
+    moved = [k for (k, a), (_, b) in zip(straight.state_dict().items(), plain.state_dict().items())
+             if k.startswith("neck.") and not np.allclose(a.numpy(), b.numpy(), atol=1e-6)]
+    assert moved, "the hint loss left the neck where plain distillation put it"
+
+
 def _noise_crop(rng, with_labels):  # module level: the worker unpickles it
     return rng.randint(0, 255, (64, 64, 3)).astype(np.uint8), [] if with_labels else None
 

@@ -69,6 +69,15 @@ def _settings(pc) -> dict:
     return d
 
 
+def _ft_settings(ft) -> dict:
+    """The fine-tune settings that key checkpoints; a hint loss left off keys
+    as before it existed."""
+    d = asdict(ft)
+    if not d["feature_weight"]:
+        del d["feature_weight"]
+    return d
+
+
 def _key(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
@@ -160,12 +169,14 @@ def finetune(recipe: PruneRecipe, teacher, student, job: Path, pool: DetPool) ->
 
     ft = recipe.finetune
     lw = ft.label_weight if uses_labels(recipe, pool) else 0.0
-    ckpt = job / f"checkpoints-{_key(_settings(recipe.prune), asdict(ft), pool.digest, lw, 'online')}"
+    ckpt = job / f"checkpoints-{_key(_settings(recipe.prune), _ft_settings(ft), pool.digest, lw, 'online')}"
     # a worker draws the next batches and runs the teacher on them (half of each step) while the student trains
     in_worker = DetScan(teacher, [1, 3, ft.crop_size, ft.crop_size], recipe.prune.method, [], pool.limit_side_len)
     r = distill_online(student, teacher, pool.sampler(ft.crop_size), ft.steps, ft.batch_size, ft.lr, ckpt,
-                       ft.checkpoint_every, lw, teacher_in_worker=in_worker.net if cores(2) > 1 else None)
+                       ft.checkpoint_every, lw, teacher_in_worker=in_worker.net if cores(2) > 1 else None,
+                       feature_weight=ft.feature_weight)
     r.update(pool=pool.name, pool_photos=len(pool.pool), crop_size=ft.crop_size, label_weight=lw,
+             feature_weight=ft.feature_weight,
              augment="scale 0.5-1.5 of the test scale, rotate +-10 deg, mirror 0.5, crops half centred on text")
     return r
 

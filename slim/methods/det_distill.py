@@ -107,9 +107,10 @@ class Batches:
     next batches while the student trains on this one."""
 
     def __init__(self, teacher, sample, batch_size: int, with_labels: bool, all_maps: bool,
-                 world: int = 1, rank: int = 0):
+                 world: int = 1, rank: int = 0, features: bool = False):
         self.teacher, self.sample, self.batch_size = teacher, sample, batch_size
         self.with_labels, self.all_maps, self.world, self.rank = with_labels, all_maps, world, rank
+        self.features = features
 
     def batch(self, step: int) -> dict:
         import paddle
@@ -123,11 +124,17 @@ class Batches:
             head.all_maps = True
         try:
             with paddle.no_grad():
-                t = net(paddle.to_tensor(x)).numpy()
+                if self.features:
+                    f = net.neck(net.backbone(paddle.to_tensor(x)))
+                    t, f = net.head(f).numpy(), f.numpy()
+                else:
+                    t = net(paddle.to_tensor(x)).numpy()
         finally:
             if head is not None:
                 head.all_maps = False
         out = {"x": x, "t": t}
+        if self.features:
+            out["f"] = f
         if self.with_labels:
             out["lab"], out["mask"] = db_targets([g or [] for _, g in drawn], x.shape[2])
         return out
@@ -152,9 +159,29 @@ class _Ahead:
         self.ex.shutdown(wait=True, cancel_futures=True)
 
 
+def _with_adapter(student, teacher):
+    """The student and a 1x1 conv from its neck's channels to the teacher's,
+    as one layer, so the optimizer and the checkpoints hold both."""
+    import paddle.nn as nn
+
+    class WithAdapter(nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.student = student
+            self.adapter = nn.Conv2D(student.neck.out_channels, teacher.neck.out_channels, 1)
+
+    return WithAdapter()
+
+
+def feature_loss(fs, ft):
+    """Squared error of the adapted student features, relative to the
+    teacher's feature energy (so the weight does not depend on its scale)."""
+    return ((fs - ft) ** 2).mean() / ((ft ** 2).mean() + 1e-6)
+
+
 def distill_online(student, teacher, sample, steps: int, batch_size: int, lr: float, ckpt_dir: Path,
                    every: int = 50, label_weight: float = 0.0, stop_after: int | None = None,
-                   teacher_in_worker=None) -> dict:
+                   teacher_in_worker=None, feature_weight: float = 0.0) -> dict:
     """Train `student` in place on crops drawn by `sample(rng, with_labels)` ->
     (uint8 crop, gt or None): the float teacher's maps on each batch are the
     target (computed as the batch is drawn, so every augmentation is new
@@ -173,10 +200,14 @@ def distill_online(student, teacher, sample, steps: int, batch_size: int, lr: fl
     paddle.seed(SEED)
     world, rank = dist.get_world_size(), dist.get_rank()
     model = student
+    features = feature_weight > 0
     if world > 1:
+        if features:
+            raise ValueError("feature_weight > 0 runs on one device")
         dist.init_parallel_env()
         model = paddle.DataParallel(student)
-    opt, sched, start = resumable_adam(student, lr, steps, ckpt_dir)
+    trained = _with_adapter(student, teacher) if features else student
+    opt, sched, start = resumable_adam(trained, lr, steps, ckpt_dir)
     teacher.eval()
     student.train()
     head = getattr(teacher, "head", None)
@@ -184,21 +215,29 @@ def distill_online(student, teacher, sample, steps: int, batch_size: int, lr: fl
     with_labels = label_weight > 0
     ahead = None
     if teacher_in_worker is not None and world == 1 and start < steps:
-        ahead = _Ahead(Batches(teacher_in_worker, sample, batch_size, with_labels, both), start, steps)
-    local = Batches(lambda: teacher, sample, batch_size, with_labels, both, world, rank)
+        ahead = _Ahead(Batches(teacher_in_worker, sample, batch_size, with_labels, both, features=features),
+                       start, steps)
+    local = Batches(lambda: teacher, sample, batch_size, with_labels, both, world, rank, features)
 
     def loss_at(step):
         b = ahead(step) if ahead else local.batch(step)
-        pred = model(paddle.to_tensor(b["x"]))
+        x = paddle.to_tensor(b["x"])
+        if features:
+            fs = student.neck(student.backbone(x))
+            pred = student.head(fs)
+        else:
+            pred = model(x)
         t = paddle.to_tensor(b["t"])
         loss = distill_loss(pred, t, F) if both else bce_dice_loss(pred[:, :1], t[:, :1], F)
+        if features:
+            loss = loss + feature_weight * feature_loss(trained.adapter(fs), paddle.to_tensor(b["f"]))
         if with_labels:
             loss = loss + label_weight * masked_loss(pred[:, :1], paddle.to_tensor(b["lab"]),
                                                      paddle.to_tensor(b["mask"]), F)
         return loss
 
     try:
-        losses = train_steps(student, opt, sched, start, steps, ckpt_dir, every, loss_at, save=rank == 0,
+        losses = train_steps(trained, opt, sched, start, steps, ckpt_dir, every, loss_at, save=rank == 0,
                              stop_after=stop_after)
     finally:
         if ahead:

@@ -49,6 +49,8 @@ def render_md(r: dict) -> str:
         f"Fine-tune: {ft['steps']} steps of distillation from the float model (resumed from {ft['resumed_from']}) on "
         f"{ft['crop_size']}-px crops of {ft['pool']} ({ft['augment']})"
         + (f", plus DB's probability-map loss on the labels (weight {ft['label_weight']})" if ft["label_weight"] else "")
+        + (f", plus a hint loss on the neck's output through a 1x1 adapter (weight {ft['feature_weight']})"
+           if ft.get("feature_weight") else "")
         + f"; final loss {ft['loss']}. Whole job {r['seconds']} s.",
         "",
         "![sensitivity](sensitivity.png) ![accuracy vs FLOPs](accuracy_vs_flops.png)",
