@@ -206,6 +206,7 @@ def test_feature_hints_train_an_adapter_and_resume(tmp_path):
     a resumed run ends where a straight one does, and the hint changes what
     the student learns."""
     import paddle
+    from paddle.utils import unique_name
 
     from slim.methods.det_distill import distill_online
     from slim.nets.det_db import DBNet, default_widths
@@ -220,8 +221,12 @@ def test_feature_hints_train_an_adapter_and_resume(tmp_path):
         paddle.seed(1)
         return DBNet(w, with_thresh=False)
 
-    straight, plain = fresh(), fresh()
-    distill_online(straight, teacher, _noise_crop, 4, 2, 1e-3, tmp_path / "a", every=2, feature_weight=1.0)
+    with unique_name.guard():  # a name scope of its own, as in the prune job: the adapter must not take its names
+        paddle.seed(1)
+        straight = DBNet(w, with_thresh=False)
+    plain = fresh()
+    with unique_name.guard():
+        distill_online(straight, teacher, _noise_crop, 4, 2, 1e-3, tmp_path / "a", every=2, feature_weight=1.0)
     distill_online(plain, teacher, _noise_crop, 4, 2, 1e-3, tmp_path / "p", every=2)
     kept = paddle.load(str(tmp_path / "a" / "step_000004.pdparams"))
     assert list(kept["adapter.weight"].shape) == [64, 32, 1, 1]

@@ -14,6 +14,7 @@ and every rank draws its own slice of each batch.
 """
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -159,16 +160,25 @@ class _Ahead:
         self.ex.shutdown(wait=True, cancel_futures=True)
 
 
+_ADAPTERS = itertools.count()  # names unique in the process: dygraph refuses a repeated one
+
+
 def _with_adapter(student, teacher):
     """The student and a 1x1 conv from its neck's channels to the teacher's,
     as one layer, so the optimizer and the checkpoints hold both."""
+    import paddle
     import paddle.nn as nn
 
     class WithAdapter(nn.Layer):
         def __init__(self):
             super().__init__()
             self.student = student
-            self.adapter = nn.Conv2D(student.neck.out_channels, teacher.neck.out_channels, 1)
+            # Adam keys its moments by parameter name, and an automatic one (conv2d_0.w_0) repeats a
+            # student's when the two were built in different name scopes (seen in the prune job)
+            n = next(_ADAPTERS)
+            self.adapter = nn.Conv2D(student.neck.out_channels, teacher.neck.out_channels, 1,
+                                     weight_attr=paddle.ParamAttr(name=f"distill_hint_adapter_{n}.w_0"),
+                                     bias_attr=paddle.ParamAttr(name=f"distill_hint_adapter_{n}.b_0"))
 
     return WithAdapter()
 
