@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lite.errors import LiteError
 from lite.ocr.det import MEAN, STD
 
 from slim.methods.finetune import resumable_adam, train_steps
@@ -213,7 +214,7 @@ def distill_online(student, teacher, sample, steps: int, batch_size: int, lr: fl
     features = feature_weight > 0
     if world > 1:
         if features:
-            raise ValueError("feature_weight > 0 runs on one device")
+            raise LiteError("finetune.feature_weight > 0 trains on one device; set it to 0 for a multi-GPU run")
         dist.init_parallel_env()
         model = paddle.DataParallel(student)
     trained = _with_adapter(student, teacher) if features else student
