@@ -285,7 +285,7 @@ def test_batches_made_in_a_worker_train_to_the_same_weights(tmp_path):
 
 TINY = """
 prune: {ratios: [0.4, 0.8], sensitivity_images: 4, sensitivity_side: 128, input_size: 128, flops_keep: 0.6}
-finetune: {steps: 4, batch_size: 2, crop_size: 128, checkpoint_every: 2}
+finetune: {steps: 4, batch_size: 2, crop_size: 128, checkpoint_every: 2, feature_weight: 1.0}
 eval: {limit_side_len: 320, nb_subset: 2, bench_shape: [1, 3, 128, 128]}
 """
 
@@ -324,6 +324,7 @@ def test_tiny_prune_run_end_to_end(tmp_path):
     assert r["photos"] == {"source": "icdar3", "real": True, "pool": 3, "holdout": 0, "labelled": True}
     assert r["sensitivity_set"]["against"] == "the float model's detections"  # label-free: the labels stay unused
     assert r["finetune"]["label_weight"] == 0.0 and r["finetune"]["pool"] == "icdar3"
+    assert r["finetune"]["feature_weight"] == 1.0  # the default recipe's hint loss, in the job's own name scopes
     b = r["baseline"]["subset"]
     assert b["size"] == 2 and b["nb_arm"]["hmean"] == pytest.approx(b["nb_x86"]) == pytest.approx(b["inference"])
     assert r["baseline"]["metric_value"] == r["baseline"]["per_set"]["icdar3"]["hmean"]
@@ -337,6 +338,7 @@ def test_tiny_prune_run_end_to_end(tmp_path):
               "inference_float/inference.pdmodel"):
         assert (out / f).is_file(), f
     assert "Pruning plan" in (out / "report.md").read_text()
+    assert "hint loss on the neck's output" in (out / "report.md").read_text()
     # a rerun reuses the cached sensitivity scan and fine-tune checkpoints
     p2 = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT, env=os.environ.copy(), timeout=900)
     r2 = json.loads((out / "report.json").read_text())
