@@ -60,21 +60,14 @@ def _job_dir(net) -> Path:
     return d
 
 
-def _settings(pc) -> dict:
-    """The prune settings that key cached plans and checkpoints; an instruction
-    budget left off keys as before it existed, so those caches stay valid."""
-    d = asdict(pc)
-    if not d["instructions_keep"]:
-        del d["instructions_keep"]
-    return d
-
-
-def _ft_settings(ft) -> dict:
-    """The fine-tune settings that key checkpoints; a hint loss left off keys
-    as before it existed."""
-    d = asdict(ft)
-    if not d["feature_weight"]:
-        del d["feature_weight"]
+def _settings(cfg, *added) -> dict:
+    """A recipe section as it keys cached plans and checkpoints; settings
+    `added` after caches existed (an instruction budget, a hint loss) key as
+    before they existed while they are off, so those caches stay valid."""
+    d = asdict(cfg)
+    for k in added:
+        if not d[k]:
+            del d[k]
     return d
 
 
@@ -117,7 +110,7 @@ def prune(recipe: PruneRecipe, teacher, job: Path, pool: DetPool) -> tuple[objec
                        scan=_scan_in_workers(DetScan(teacher, shape, pc.method, sens_set, pool.limit_side_len)),
                        desc=f"sensitivity ({len(pruner.units)} units x {len(pc.ratios)} ratios, {len(sens_set)} "
                             f"crops of {pool.name} against {against})")
-    plan_file = job / f"plan-{_key(_settings(pc), pool.digest, labels, 'head-up')}.json"
+    plan_file = job / f"plan-{_key(_settings(pc, 'instructions_keep'), pool.digest, labels, 'head-up')}.json"
     if plan_file.is_file():
         plan = json.loads(plan_file.read_text())
     else:
@@ -169,7 +162,8 @@ def finetune(recipe: PruneRecipe, teacher, student, job: Path, pool: DetPool) ->
 
     ft = recipe.finetune
     lw = ft.label_weight if uses_labels(recipe, pool) else 0.0
-    ckpt = job / f"checkpoints-{_key(_settings(recipe.prune), _ft_settings(ft), pool.digest, lw, 'online')}"
+    key = _key(_settings(recipe.prune, "instructions_keep"), _settings(ft, "feature_weight"), pool.digest, lw, "online")
+    ckpt = job / f"checkpoints-{key}"
     # a worker draws the next batches and runs the teacher on them (half of each step) while the student trains
     in_worker = DetScan(teacher, [1, 3, ft.crop_size, ft.crop_size], recipe.prune.method, [], pool.limit_side_len)
     r = distill_online(student, teacher, pool.sampler(ft.crop_size), ft.steps, ft.batch_size, ft.lr, ckpt,
