@@ -55,7 +55,8 @@ def render_md(r: dict) -> str:
         "",
         "![sensitivity](sensitivity.png) ![accuracy vs FLOPs](accuracy_vs_flops.png)",
         "",
-        f"## Pruning plan (predicted drop {100 * r['pruning_plan']['predicted_drop']:.2f} points)",
+        f"## Pruning plan (summed scan loss {r['pruning_plan']['predicted_drop']:.3f}: each cut's {r['metric']} "
+        "loss without fine-tuning, added over the units; it orders the cuts and is no forecast of the final drop)",
         "",
         "| unit | channels | kept | ratio |",
         "|---|---|---|---|",
