@@ -36,7 +36,10 @@ def cmd_quant(args):
     if not r["passed"]:
         print(f"error: no int8 .nb kept the {m} drop within {r['budget_drop_points']} points (the closest, "
               f"{s['algo']}, is in the report: {100 * (b['metric_value'] - s['metric_value']):+.2f} on the ARM .nb); "
-              "raise gate.max_drop_points, or enable/extend the mixed, qat and weight_only fallbacks in the recipe",
+              + ("the pruned float model alone is past the budget: prune less (prune.flops_keep in the prune "
+                 "recipe) or fine-tune it with labels (finetune.label_weight), or raise gate.max_drop_points"
+                 if r.get("pruning", {}).get("past_budget") else
+                 "raise gate.max_drop_points, or enable/extend the mixed, qat and weight_only fallbacks in the recipe"),
               file=sys.stderr)
         return 1
     return 0

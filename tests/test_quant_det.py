@@ -69,3 +69,33 @@ def test_tiny_prune_then_quantize_end_to_end(tmp_path):
     assert r["gate"][-1]["passed"] and r["gate"][-1]["accuracy_nb_arm"] == s["metric_value"]
     md = (out / "report.md").read_text()
     assert md.startswith("# slim quant: ch_ppocr_mobile_v2.0_det") and "Pruned first with `tiny.yaml`" in md
+
+
+def test_pruned_source_past_the_budget_skips_the_fallbacks(tmp_path):
+    """When the pruned model alone already misses the budget against the
+    float one, mixed precision and QAT (bounded by the model they quantize)
+    are not run: PTQ's closest candidate is measured on ARM and reported as a
+    FAIL, with one line saying why."""
+    need(DET_ONNX)
+    data = icdar_subset(tmp_path)
+    (tmp_path / "tiny.yaml").write_text(TINY)
+    recipe = tmp_path / "tiny_quant.yaml"
+    recipe.write_text("task: det\nprune: tiny.yaml\n"
+                      "quant: {algos: [abs_max], calib_size: 8, batch_size: 8}\n"
+                      "mixed: {enabled: true, max_float_layers: 1, sensitivity_eval: 3}\n"
+                      "qat: {enabled: true, steps: 2, pool_size: 8}\n"
+                      "gate: {max_drop_points: -100.0, limit_side_len: 320, bench_shape: [1, 3, 128, 128]}\n")
+    out = tmp_path / "out"
+    p = slim_cli("quant", "det_mobile", "--model", str(DET_ONNX), "--recipe", str(recipe), "--data", str(data),
+                 "--images", str(data), "--out", str(out))
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr[-3000:]
+    assert "points below the float one on" in p.stderr and "(budget -100.0): no quantization can keep the budget, " \
+        "so only ptq runs and its closest candidate is reported" in p.stderr
+    assert "mixed" not in p.stderr and "QAT" not in p.stderr
+    assert p.stderr.strip().splitlines()[-1].endswith(
+        "the pruned float model alone is past the budget: prune less (prune.flops_keep in the prune recipe) or "
+        "fine-tune it with labels (finetune.label_weight), or raise gate.max_drop_points")
+    r = json.loads((out / "report.json").read_text())
+    assert r["passed"] is False and r["slim"]["algo"] == "abs_max" and r["pruning"]["past_budget"] is True
+    assert [c["method"] for c in r["search"]] == ["ptq"]
+    assert r["gate"][-1]["accuracy_nb_arm"] == r["slim"]["metric_value"]

@@ -63,7 +63,8 @@ def run(recipe: QuantRecipe, model: str | None = None, data: list[str] | str | N
                                              cache)
             ctx = QuantContext(recipe, family, models.source, float_source, work, calib, select,
                                _selection_baseline(recipe, family, models, select), gate,
-                               lambda: gate.baseline_future.result()["arm"].stat().st_size, name=models.name)
+                               lambda: gate.baseline_future.result()["arm"].stat().st_size, name=models.name,
+                               source_acc=(models.pruning or {}).get("metric_inference"))
             chosen, passed = _try_strategy(ctx)
             return _finish(ctx, models, stage, sets, rank, chosen, t0, passed)
 
@@ -108,6 +109,15 @@ def _try_strategy(ctx: QuantContext) -> tuple[Candidate, bool]:
     """The recipe's methods in order (those it enables); the first candidate
     the gate passes wins, else the closest one is reported as failing."""
     methods = [m for m in map(method, ctx.recipe.quant.strategy) if m.enabled(ctx.recipe)]
+    g = ctx.recipe.gate
+    if methods and ctx.source_acc is not None and \
+            ctx.base_acc - ctx.source_acc > (g.max_drop_points + g.prescreen_points) / 100.0 + 1e-12:
+        # every method is bounded by the model it quantizes (QAT distils from it), so the
+        # fallbacks would spend their time on a budget the pruning already spent
+        _log(f"the pruned model is {100 * (ctx.base_acc - ctx.source_acc):.2f} points below the float one on "
+             f"{ctx.select.name} (budget {g.max_drop_points}): no quantization can keep the budget, so only "
+             f"{methods[0].name} runs and its closest candidate is reported")
+        methods, ctx.source_past_budget = methods[:1], True
     for i, m in enumerate(methods):
         if i:
             _log(m.after_failure(ctx.recipe))
@@ -170,7 +180,7 @@ def _finish(ctx: QuantContext, models: Models, stage: Path, sets: list, rank, ch
     if family.report_latency:
         report["latency_ms"] = lat["latency_ms"]
     if models.pruning is not None:
-        report["pruning"] = _pruning_summary(recipe, models)
+        report["pruning"] = {**_pruning_summary(recipe, models), "past_budget": ctx.source_past_budget}
     if models.prepared:
         report["prepared"] = models.prepared
     report["seconds"] = round(time.time() - t0 - official_s, 1)

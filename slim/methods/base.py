@@ -66,6 +66,8 @@ class QuantContext:
     gate: object                       # jobs/gate.py: check(candidate) on the ARM .nb
     float_nb_bytes: object             # () -> bytes of the float ARM .nb (ready once the baseline is)
     name: str = ""                     # the model's, for messages
+    source_acc: float | None = None    # a pruned source on `select` (None: the source is the float model)
+    source_past_budget: bool = False   # that source alone misses the budget: the fallbacks were not run
     tried: list = field(default_factory=list)   # every Candidate built, in order
     ptq_ranked: list = field(default_factory=list)  # PTQ's ok candidates, best first (mixed starts from them)
 

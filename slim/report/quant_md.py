@@ -103,9 +103,10 @@ def _notes(r: dict) -> list[str]:
                   f"{s['rounding']['method']} on the calibration crops (slim/methods/gptq.py); depthwise convs stay float.", ""]
     if "pruning" in r:
         p = r["pruning"]
-        lines += [f"Pruned first with `{p['recipe']}` (predicted drop {100 * p['plan']['predicted_drop']:.2f} points, "
-                  f"{p['finetune']['steps']} distillation steps); the pruned float model scores "
-                  f"{p['metric_value_inference_pruned_float']:.4f} on Paddle Inference.", ""]
+        lines += [f"Pruned first with `{p['recipe']}` ({p['finetune']['steps']} distillation steps); the pruned "
+                  f"float model scores {p['metric_value_inference_pruned_float']:.4f} on Paddle Inference."
+                  + (" That is already past the budget against the float model, so only the first method ran "
+                     "(the others are bounded by the model they quantize)." if p.get("past_budget") else ""), ""]
     return lines
 
 
