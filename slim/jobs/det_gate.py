@@ -1,7 +1,8 @@
 """The det prune job's gate: the labelled sets, each model's hmean on them
 (x86 `.nb` on every set in full, the ARM `.nb` on an evenly spread subset),
-the official pruned model's hmean, and a worker that scores the float side
-while the pruned network fine-tunes.
+the official pruned model's hmean (a comparison row: scored after the job,
+timed apart), and a worker that scores the float side while the pruned
+network fine-tunes.
 
 The fine-tune keeps about one core busy (Paddle's dygraph CPU kernels), and
 the float side does not depend on it: scoring it on the other core takes
@@ -121,8 +122,7 @@ def reference_scores(ref: dict, sets: list, rank, lim: int) -> dict:
 
 class FloatSide:
     """Picklable payload for one spawned worker: rebuilds the gate sets from
-    their paths and fills the job cache with the float model's and the
-    reference's scores, one core's worth of work."""
+    their paths and fills the job cache with the float model's scores."""
 
     def __init__(self, recipe: PruneRecipe, data: list[str], nb: dict, job: Path):
         self.recipe, self.data, self.nb, self.job = recipe, data, nb, job
@@ -134,9 +134,6 @@ class FloatSide:
         sets = eval_sets(self.recipe, self.data)
         rank, subset = rank_and_subset(self.recipe, sets)
         side_scores(self.recipe, sets, rank, subset, self.nb, "float", self.job, workers=1)
-        ref = reference_model()
-        if ref is not None:
-            reference_scores(ref, sets, rank, self.recipe.eval.limit_side_len)
 
 
 def start_float_side(recipe: PruneRecipe, data: list[str], nb: dict, job: Path):

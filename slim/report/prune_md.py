@@ -51,7 +51,9 @@ def render_md(r: dict) -> str:
         + (f", plus DB's probability-map loss on the labels (weight {ft['label_weight']})" if ft["label_weight"] else "")
         + (f", plus a hint loss on the neck's output through a 1x1 adapter (weight {ft['feature_weight']})"
            if ft.get("feature_weight") else "")
-        + f"; final loss {ft['loss']}. Whole job {r['seconds']} s.",
+        + f"; final loss {ft['loss']}. Whole job {r['seconds']} s"
+        + (f" (the official pruned model's row, {ref['seconds']} s more, is timed apart)." if ref.get("seconds")
+           else "."),
         "",
         "![sensitivity](sensitivity.png) ![accuracy vs FLOPs](accuracy_vs_flops.png)",
         "",
