@@ -114,15 +114,16 @@ def test_paddleslim_pruners_cut_tied_channels_and_concat_members(det_net):
 
 
 def test_scan_in_workers_matches_the_scan_in_process(det_net, tmp_path):
-    """The sensitivity scan shared by spawned workers, each from a fresh copy of
-    the float network, gives what the in-process apply/restore scan gives."""
+    """The sensitivity scan shared by spawned workers (each pruning and
+    restoring its own traced copy) gives what the in-process scan gives, and
+    each score is that of a freshly pruned copy of the float network."""
     import copy
 
     from slim.data.det_data import synthetic
     from slim.data.det_pool import net_hmean
     from slim.jobs.prune_det import _scan_in_workers
     from slim.jobs.prune_scan import DetScan
-    from slim.methods.pruning import Pruner, sensitivity
+    from slim.methods.pruning import Pruner, pruned_copy, sensitivity
 
     items = synthetic(4, "eval").items
     shape = [1, 3, 320, 320]
@@ -133,6 +134,13 @@ def test_scan_in_workers_matches_the_scan_in_process(det_net, tmp_path):
     in_process = sensitivity(pruner, score, [0.5, 0.75], tmp_path / "a.json")
     scan = _scan_in_workers(DetScan(det_net, shape, "fpgm", items, 320))
     assert sensitivity(pruner, score, [0.5, 0.75], tmp_path / "b.json", scan=scan) == in_process
+    # one payload scoring in sequence, as a worker does: no cut leaks into the next
+    one = DetScan(det_net, shape, "fpgm", items, 320)
+    base = net_hmean(det_net, items, 320)
+    for u in pruner.units:
+        fresh = net_hmean(pruned_copy(det_net, shape, "fpgm", {u: 0.75}), items, 320)
+        assert one.score(u, 0.75) == fresh and base - fresh == in_process[u]["0.75"]
+    assert one.score(None, 0.0) == base
     assert any(v > 0 for curve in in_process.values() for v in curve.values())  # the cuts do cost something
 
 

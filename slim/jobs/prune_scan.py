@@ -4,8 +4,11 @@ photos, in worker processes (slim/workers.py).
 Paddle's dygraph CPU kernels keep about one core busy: two single-threaded
 fine-tunes ran side by side at the speed of one alone on both cores. So the
 scan's (unit, ratio) evaluations are shared by one spawned worker per core.
-Every evaluation starts from a fresh copy of the float network, so a result
-does not depend on which worker ran it or what it ran before."""
+Each worker traces its own copy of the float network into a PaddleSlim
+pruner once, then prunes and restores it per evaluation: restoring is exact
+(a test compares with a fresh copy), so a result does not depend on which
+worker ran it or what it ran before. Tracing a fresh copy for every
+evaluation took 3 to 6 s, as long as scoring the 32 crops."""
 from __future__ import annotations
 
 import os
@@ -21,11 +24,11 @@ class DetScan:
         self.state = {k: v.numpy() for k, v in net.state_dict().items()}
         self.with_thresh = net.head.with_thresh
         self.shape, self.method, self.crops, self.limit_side_len = list(shape), method, crops, limit_side_len
-        self._net = None
+        self._net = self._pruner = None
 
     def __getstate__(self):
         d = dict(self.__dict__)
-        d["_net"] = None
+        d["_net"] = d["_pruner"] = None
         return d
 
     def net(self):
@@ -40,11 +43,18 @@ class DetScan:
         return self._net
 
     def score(self, unit: str | None, ratio: float) -> float:
-        from slim.data.det_pool import net_hmean
-        from slim.methods.pruning import pruned_copy
+        import copy
 
-        net = pruned_copy(self.net(), self.shape, self.method, {unit: ratio} if unit is not None else {})
-        return net_hmean(net, self.crops, self.limit_side_len)
+        from slim.data.det_pool import net_hmean
+        from slim.methods.pruning import Pruner
+
+        if self._pruner is None:  # a copy of its own: net() stays the float network
+            self._pruner = Pruner(copy.deepcopy(self.net()), self.shape, self.method)
+        plans = self._pruner.apply({unit: ratio} if unit is not None else {})
+        try:
+            return net_hmean(self._pruner.net, self.crops, self.limit_side_len)
+        finally:
+            self._pruner.restore(plans)
 
     def boxes(self, images: list) -> list:
         from slim.data.det_pool import detect
