@@ -395,3 +395,25 @@ def test_distillation_uses_the_threshold_map_when_both_have_that_head(tmp_path):
     r = distill_online(student, teacher, sample, steps=2, batch_size=2, lr=1e-3, ckpt_dir=tmp_path / "ckpt",
                        label_weight=0.5)  # with (empty) labels too: DB's probability-map loss on them
     assert r["steps"] == 2 and np.isfinite(r["loss"]) and not teacher.head.all_maps
+
+
+def test_holdout_scores_against_detections_and_labels(det_net, tmp_path):
+    """The held-out photos are scored against the float model's own boxes
+    (label-free: the float model then reads 1.0, computed from the same
+    pass that made the boxes) or against their labels (the float model's
+    hmean on them, as net_hmean gives it)."""
+    from slim.data import sources
+    from slim.data.det_pool import DetPool, net_hmean
+    from slim.jobs.prune_det import holdout_scores
+    from slim.methods.pruning import pruned_copy
+
+    items = list(sources.photos(str(icdar_subset(tmp_path))))
+    pool = DetPool([], items, [], True, 960, "icdar3", "d")
+    student = pruned_copy(det_net, [1, 3, 320, 320], "fpgm", {"backbone.stage2.5.expand_conv.conv.weight": 0.8,
+                                                              "backbone.stage3.0.linear_conv.conv.weight": 0.8})
+    free = holdout_scores(det_net, student, pool, labels=False)
+    assert free["against"] == "the float model's detections" and free["photos"] == 3
+    assert free["float"] == pytest.approx(1.0) and 0 <= free["pruned"] < 1
+    lab = holdout_scores(det_net, student, pool, labels=True)
+    assert lab["against"] == "labels" and lab["float"] == pytest.approx(net_hmean(det_net, items, 960))
+    assert lab["pruned"] == pytest.approx(net_hmean(student, items, 960))

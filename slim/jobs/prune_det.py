@@ -180,16 +180,19 @@ def holdout_scores(teacher, student, pool: DetPool, labels: bool) -> dict | None
     on): against their labels, or against the float model's detections."""
     if not pool.holdout:
         return None
-    from slim.data.det_pool import detect
+    from lite.ocr.det import db_postprocess, hmean
 
-    items = pool.holdout
+    from slim.data.det_pool import net_maps
+
+    items, lim = pool.holdout, pool.limit_side_len
+    maps = net_maps(teacher, [img for img, _ in items], lim)  # one pass of the float model serves both uses
     against = "labels"
     if not labels or not all(gt for _, gt in items):
-        boxes = detect(teacher, [img for img, _ in items], pool.limit_side_len)
-        items = [(img, [{"points": b, "transcription": "text"} for b in bs]) for (img, _), bs in zip(items, boxes)]
+        items = [(img, [{"points": b.round(1).tolist(), "transcription": "text"} for b in db_postprocess(m, img.shape[:2])])
+                 for (img, _), m in zip(items, maps)]
         against = "the float model's detections"
     return {"photos": len(items), "against": against,
-            "float": net_hmean(teacher, items, pool.limit_side_len), "pruned": net_hmean(student, items, pool.limit_side_len)}
+            "float": hmean(items, [m[None, None] for m in maps])["hmean"], "pruned": net_hmean(student, items, lim)}
 
 
 def pruned_network(recipe: PruneRecipe, model: str, images: str | None = None,
