@@ -36,21 +36,28 @@ def test_recipe_for_another_task_is_refused(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_tiny_prune_then_quantize_end_to_end(tmp_path):
-    """Prune (the tiny recipe of test_prune, cached when that ran), then PTQ;
-    the int8 `.nb` is scored on the emulated ARM target against the original
-    float `.nb`, and its instruction count comes from the same run."""
+def _tiny_prune_quant(tmp_path, quant_yaml: str):
+    """`slim quant det_mobile` after the tiny prune recipe of test_prune (cached
+    when that ran), on 3 real photos: (the process, the output folder, the photos)."""
     need(DET_ONNX)
     data = icdar_subset(tmp_path)
     (tmp_path / "tiny.yaml").write_text(TINY)
     recipe = tmp_path / "tiny_quant.yaml"
-    recipe.write_text("task: det\nprune: tiny.yaml\n"
-                      "quant: {algos: [abs_max, avg], calib_size: 8, batch_size: 8}\n"
-                      "mixed: {enabled: false}\nqat: {enabled: false}\n"
-                      "gate: {max_drop_points: 100.0, limit_side_len: 320, bench_shape: [1, 3, 128, 128]}\n")
+    recipe.write_text("task: det\nprune: tiny.yaml\n" + quant_yaml)
     out = tmp_path / "out"
     p = slim_cli("quant", "det_mobile", "--model", str(DET_ONNX), "--recipe", str(recipe), "--data", str(data),
                  "--images", str(data), "--out", str(out))
+    return p, out, data
+
+
+def test_tiny_prune_then_quantize_end_to_end(tmp_path):
+    """Prune (the tiny recipe of test_prune, cached when that ran), then PTQ;
+    the int8 `.nb` is scored on the emulated ARM target against the original
+    float `.nb`, and its instruction count comes from the same run."""
+    p, out, data = _tiny_prune_quant(tmp_path, "quant: {algos: [abs_max, avg], calib_size: 8, batch_size: 8}\n"
+                                     "mixed: {enabled: false}\nqat: {enabled: false}\n"
+                                     "gate: {max_drop_points: 100.0, limit_side_len: 320, "
+                                     "bench_shape: [1, 3, 128, 128]}\n")
     assert p.returncode == 0, p.stderr[-3000:]
     r = json.loads((out / "report.json").read_text())
     assert r["task"] == "det" and r["metric"] == "hmean" and r["eval_set"]["parts"] == {"icdar3": 3}
@@ -76,18 +83,11 @@ def test_pruned_source_past_the_budget_skips_the_fallbacks(tmp_path):
     float one, mixed precision and QAT (bounded by the model they quantize)
     are not run: PTQ's closest candidate is measured on ARM and reported as a
     FAIL, with one line saying why."""
-    need(DET_ONNX)
-    data = icdar_subset(tmp_path)
-    (tmp_path / "tiny.yaml").write_text(TINY)
-    recipe = tmp_path / "tiny_quant.yaml"
-    recipe.write_text("task: det\nprune: tiny.yaml\n"
-                      "quant: {algos: [abs_max], calib_size: 8, batch_size: 8}\n"
-                      "mixed: {enabled: true, max_float_layers: 1, sensitivity_eval: 3}\n"
-                      "qat: {enabled: true, steps: 2, pool_size: 8}\n"
-                      "gate: {max_drop_points: -100.0, limit_side_len: 320, bench_shape: [1, 3, 128, 128]}\n")
-    out = tmp_path / "out"
-    p = slim_cli("quant", "det_mobile", "--model", str(DET_ONNX), "--recipe", str(recipe), "--data", str(data),
-                 "--images", str(data), "--out", str(out))
+    p, out, _ = _tiny_prune_quant(tmp_path, "quant: {algos: [abs_max], calib_size: 8, batch_size: 8}\n"
+                                  "mixed: {enabled: true, max_float_layers: 1, sensitivity_eval: 3}\n"
+                                  "qat: {enabled: true, steps: 2, pool_size: 8}\n"
+                                  "gate: {max_drop_points: -100.0, limit_side_len: 320, "
+                                  "bench_shape: [1, 3, 128, 128]}\n")
     assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr[-3000:]
     assert "points below the float one on" in p.stderr and "(budget -100.0): no quantization can keep the budget, " \
         "so only ptq runs and its closest candidate is reported" in p.stderr
