@@ -1,7 +1,7 @@
 """ICDAR 2015 metric on hand-made cases."""
 import pytest
 
-from lite.ocr.det_metric import evaluate, match_image
+from lite.ocr.det_metric import evaluate, match_image, paired_bootstrap
 
 
 def box(x, y, w, h):
@@ -35,3 +35,19 @@ def test_counts_are_summed_over_images():
     # 2 matched of 4 gt and 3 detections: P 2/3, R 1/2 (not the mean of per-image values)
     assert r["precision"] == pytest.approx(2 / 3) and r["recall"] == pytest.approx(0.5)
     assert r["hmean"] == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
+    assert r["per_image"] == [[1, 1, 1], [1, 3, 2]]
+
+
+def test_paired_bootstrap_of_an_hmean_difference():
+    """Images drawn again with replacement, the same draw for both models."""
+    a = [[1, 1, 1], [1, 3, 2], [0, 2, 0], [2, 2, 2]]
+    same = paired_bootstrap(a, a)
+    assert same["std"] == 0 and same["low"] == same["high"] == 0
+    worse = [[0, 1, 0], [1, 3, 2], [0, 2, 0], [1, 2, 1]]   # misses on two images, never better
+    r = paired_bootstrap(a, worse, rounds=500)
+    assert r == paired_bootstrap(a, worse, rounds=500)      # seeded
+    # each draw's difference is >= 0 (b never matches more), and the spread is real
+    assert 0 <= r["low"] < r["high"] and r["std"] > 0 and r["rounds"] == 500
+    full = evaluate([[gt(0, 0, 1, 1)]], [[]])  # shapes must agree
+    with pytest.raises(ValueError):
+        paired_bootstrap(a, full["per_image"])

@@ -336,6 +336,10 @@ def test_tiny_prune_run_end_to_end(tmp_path):
     b = r["baseline"]["subset"]
     assert b["size"] == 2 and b["nb_arm"]["hmean"] == pytest.approx(b["nb_x86"]) == pytest.approx(b["inference"])
     assert r["baseline"]["metric_value"] == r["baseline"]["per_set"]["icdar3"]["hmean"]
+    # the drop's spread when the gate photos are drawn again, from each model's per-photo counts
+    assert [len(r[s]["per_set"]["icdar3"]["per_image"]) for s in ("baseline", "slim")] == [3, 3]
+    di = r["drop_interval"]
+    assert di["low"] <= di["high"] and di["method"] == "paired bootstrap over the 3 gate images, 2000 rounds"
     assert r["slim"]["instructions_per_run"] < r["baseline"]["instructions_per_run"]
     assert r["slim"]["nb_bytes_arm"] < r["baseline"]["nb_bytes_arm"]
     assert r["reference"]["name"] == "ch_ppocr_mobile_v2.0_det_prune" and r["reference"]["flops"] > 0

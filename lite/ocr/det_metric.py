@@ -71,8 +71,38 @@ def match_image(gt: list[dict], dets: list) -> DetCounts:
 
 
 def evaluate(gts: list[list[dict]], dets: list[list]) -> dict:
-    total = DetCounts()
+    """Totals over the images, and each image's [matched, gt, det] (care boxes)
+    for paired_bootstrap."""
+    total, per = DetCounts(), []
     for g, d in zip(gts, dets):
-        total.add(match_image(g, d))
+        c = match_image(g, d)
+        total.add(c)
+        per.append([c.matched, c.gt_care, c.det_care])
     return {"precision": total.precision, "recall": total.recall, "hmean": total.hmean,
-            "matched": total.matched, "gt": total.gt_care, "det": total.det_care}
+            "matched": total.matched, "gt": total.gt_care, "det": total.det_care, "per_image": per}
+
+
+def _hmean_rows(counts) -> "np.ndarray":
+    """hmean of each row of summed [matched, gt, det] counts, [..., 3] -> [...]."""
+    import numpy as np
+
+    m, g, d = counts[..., 0], counts[..., 1], counts[..., 2]
+    p = np.divide(m, d, out=np.zeros_like(m), where=d > 0)
+    r = np.divide(m, g, out=np.zeros_like(m), where=g > 0)
+    return np.divide(2 * p * r, p + r, out=np.zeros_like(m), where=p + r > 0)
+
+
+def paired_bootstrap(a: list, b: list, rounds: int = 2000, seed: int = 0) -> dict:
+    """How far hmean(a) - hmean(b) moves when the images are drawn again:
+    `a`, `b` are per-image [matched, gt, det] of two models on the same
+    images; each round resamples the images with replacement, the same draw
+    for both. Returns the standard deviation and the 2.5 / 97.5 percentiles."""
+    import numpy as np
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape or not len(a):
+        raise ValueError("paired_bootstrap needs counts of the same images for both models")
+    idx = np.random.RandomState(seed).randint(0, len(a), (rounds, len(a)))
+    diff = _hmean_rows(a[idx].sum(1)) - _hmean_rows(b[idx].sum(1))
+    return {"std": float(diff.std()), "low": float(np.percentile(diff, 2.5)),
+            "high": float(np.percentile(diff, 97.5)), "rounds": rounds}

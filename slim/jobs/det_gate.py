@@ -72,7 +72,7 @@ def cached(cache: Path | None, compute):
 
 
 def _det_scores(r: dict) -> dict:
-    return {k: r[k] for k in ("hmean", "precision", "recall", "matched", "gt", "det")}
+    return {k: r[k] for k in ("hmean", "precision", "recall", "matched", "gt", "det", "per_image")}
 
 
 def side_scores(recipe, sets, rank, subset, nb: dict, tag: str, cache: Path | None, workers: int = 2) -> dict:
@@ -92,7 +92,8 @@ def side_scores(recipe, sets, rank, subset, nb: dict, tag: str, cache: Path | No
                 "inference": eval_det_inference(str(nb["dir"]), subset, lim)["hmean"]}
 
     main = [rank] + [st for st in sets if st.name != rank.name]
-    full = {st.name: cached(cache and cache / f"x86-{tag}-{sets_key([st])}-{lim}.json", lambda st=st: x86(st))
+    # "x86p": results with per-image counts (the drop's bootstrap interval); older caches lack them
+    full = {st.name: cached(cache and cache / f"x86p-{tag}-{sets_key([st])}-{lim}.json", lambda st=st: x86(st))
             for st in main}
     sub = cached(cache and cache / f"arm-{tag}-{sets_key([subset])}-{lim}-{recipe.eval.target}.json", arm)
     return {"per_set": full, "subset": {"name": subset.name, "size": len(subset), **sub}}

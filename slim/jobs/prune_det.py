@@ -21,6 +21,7 @@ import numpy as np
 
 from lite.atomic import atomic_dir, write_bytes
 from lite.bench import compare
+from lite.ocr.det_metric import paired_bootstrap
 from lite.opt import opt
 from lite.paths import home
 
@@ -290,6 +291,9 @@ def _evaluate(recipe, sets, nbs, ref, job) -> dict:
 
     base, slim = side("float", cost["a"], lat["a"]), side("pruned", cost["b"], lat["b"])
     drop = 100 * (base["metric_value"] - slim["metric_value"])
+    # how far the drop moves when the gate photos are drawn again (paired: the same draw for both)
+    spread = paired_bootstrap(per["float"]["per_set"][rank.name]["per_image"],
+                              per["pruned"]["per_set"][rank.name]["per_image"])
     report = {
         "eval_set": {"name": "+".join(st.name for st in sets), "size": sum(len(st) for st in sets),
                      "parts": {st.name: len(st) for st in sets}, "skipped_images": sum(st.skipped for st in sets),
@@ -299,6 +303,8 @@ def _evaluate(recipe, sets, nbs, ref, job) -> dict:
                      "limit_side_len": recipe.eval.limit_side_len},
         "cpu": recipe.eval.cpu, "budget_drop_points": recipe.eval.max_drop_points,
         "baseline": base, "slim": slim, "drop_points": drop, "passed": drop <= recipe.eval.max_drop_points + 1e-9,
+        "drop_interval": {"low": 100 * spread["low"], "high": 100 * spread["high"], "std": 100 * spread["std"],
+                          "method": f"paired bootstrap over the {len(rank)} gate images, {spread['rounds']} rounds"},
         "ratios": {"instructions": cost["ratio"], "latency_x86": lat["ratio"],
                    "x86_speedup": 1 / lat["ratio"] if lat["ratio"] else None,
                    "nb_bytes": nbs["pruned"]["arm"].stat().st_size / nbs["float"]["arm"].stat().st_size},

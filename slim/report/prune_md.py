@@ -15,7 +15,10 @@ def render_md(r: dict) -> str:
         f"Gate: hmean of the pruned model on {gate} ({e['gate_size']} images"
         f"{', synthetic' if gate in synth else ''}, long side {e['limit_side_len']}), through the x86 `.nb` "
         f"(the ARM `.nb` agrees: below), against the float model on the same images; budget "
-        f"{r['budget_drop_points']} points: **{'PASS' if r['passed'] else 'FAIL'}** ({r['drop_points']:+.2f}).",
+        f"{r['budget_drop_points']} points: **{'PASS' if r['passed'] else 'FAIL'}** ({r['drop_points']:+.2f}"
+        + (f"; drawing the images again moves it within {r['drop_interval']['low']:+.2f} to "
+           f"{r['drop_interval']['high']:+.2f}, 95 %, {r['drop_interval']['method']}" if r.get("drop_interval") else "")
+        + ").",
         "",
         f"Learned from: {ph['source']} ({'real photos' if ph['real'] else 'synthetic scenes: accuracy on real images is not proven'}; "
         f"{ph['pool']} in the pool, {ph['holdout']} held out"
