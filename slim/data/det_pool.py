@@ -49,20 +49,28 @@ def net_maps(net, images: list[np.ndarray], limit_side_len: int, batch: int = 8)
     return maps
 
 
-def net_hmean(net, items: list, limit_side_len: int = 960, batch: int = 16) -> float:
-    """hmean of a dygraph detector on (image, gt) items."""
+def maps_hmean(items: list, maps: list[np.ndarray]) -> float:
+    """hmean of probability maps (net_maps) on their (image, gt) items."""
     from lite.ocr.det import hmean
 
-    maps = net_maps(net, [img for img, _ in items], limit_side_len, batch)
     return hmean(items, [m[None, None] for m in maps])["hmean"]
+
+
+def net_hmean(net, items: list, limit_side_len: int = 960, batch: int = 16) -> float:
+    """hmean of a dygraph detector on (image, gt) items."""
+    return maps_hmean(items, net_maps(net, [img for img, _ in items], limit_side_len, batch))
+
+
+def map_boxes(images: list[np.ndarray], maps: list[np.ndarray]) -> list[list]:
+    """DB's boxes on each image from its probability map (quads in its pixels)."""
+    from lite.ocr.det import db_postprocess
+
+    return [[b.round(1).tolist() for b in db_postprocess(m, img.shape[:2])] for img, m in zip(images, maps)]
 
 
 def detect(net, images: list[np.ndarray], limit_side_len: int, batch: int = 8) -> list[list]:
     """The network's DB boxes on each image (as quads in its pixels)."""
-    from lite.ocr.det import db_postprocess
-
-    maps = net_maps(net, images, limit_side_len, batch)
-    return [[b.round(1).tolist() for b in db_postprocess(m, img.shape[:2])] for img, m in zip(images, maps)]
+    return map_boxes(images, net_maps(net, images, limit_side_len, batch))
 
 
 @dataclass

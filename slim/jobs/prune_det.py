@@ -181,19 +181,17 @@ def holdout_scores(teacher, student, pool: DetPool, labels: bool) -> dict | None
     on): against their labels, or against the float model's detections."""
     if not pool.holdout:
         return None
-    from lite.ocr.det import db_postprocess, hmean
-
-    from slim.data.det_pool import net_maps
+    from slim.data.det_pool import map_boxes, maps_hmean, net_maps
 
     items, lim = pool.holdout, pool.limit_side_len
-    maps = net_maps(teacher, [img for img, _ in items], lim)  # one pass of the float model serves both uses
+    images = [img for img, _ in items]
+    maps = net_maps(teacher, images, lim)  # one pass of the float model serves both uses
     against = "labels"
     if not labels or not all(gt for _, gt in items):
-        items = [(img, [{"points": b.round(1).tolist(), "transcription": "text"} for b in db_postprocess(m, img.shape[:2])])
-                 for (img, _), m in zip(items, maps)]
+        items = [(img, [{"points": b, "transcription": "text"} for b in bs]) for img, bs in zip(images, map_boxes(images, maps))]
         against = "the float model's detections"
     return {"photos": len(items), "against": against,
-            "float": hmean(items, [m[None, None] for m in maps])["hmean"], "pruned": net_hmean(student, items, lim)}
+            "float": maps_hmean(items, maps), "pruned": net_hmean(student, items, lim)}
 
 
 def pruned_network(recipe: PruneRecipe, model: str, images: str | None = None,
