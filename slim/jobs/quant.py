@@ -109,15 +109,13 @@ def _try_strategy(ctx: QuantContext) -> tuple[Candidate, bool]:
     """The recipe's methods in order (those it enables); the first candidate
     the gate passes wins, else the closest one is reported as failing."""
     methods = [m for m in map(method, ctx.recipe.quant.strategy) if m.enabled(ctx.recipe)]
-    g = ctx.recipe.gate
-    if methods and ctx.source_acc is not None and \
-            ctx.base_acc - ctx.source_acc > (g.max_drop_points + g.prescreen_points) / 100.0 + 1e-12:
+    if methods and ctx.source_past_budget:
         # every method is bounded by the model it quantizes (QAT distils from it), so the
         # fallbacks would spend their time on a budget the pruning already spent
         _log(f"the pruned model is {100 * (ctx.base_acc - ctx.source_acc):.2f} points below the float one on "
-             f"{ctx.select.name} (budget {g.max_drop_points}): no quantization can keep the budget, so only "
-             f"{methods[0].name} runs and its closest candidate is reported")
-        methods, ctx.source_past_budget = methods[:1], True
+             f"{ctx.select.name} (budget {ctx.recipe.gate.max_drop_points}): no quantization can keep the budget, "
+             f"so only {methods[0].name} runs and its closest candidate is reported")
+        methods = methods[:1]
     for i, m in enumerate(methods):
         if i:
             _log(m.after_failure(ctx.recipe))

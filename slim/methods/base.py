@@ -67,15 +67,23 @@ class QuantContext:
     float_nb_bytes: object             # () -> bytes of the float ARM .nb (ready once the baseline is)
     name: str = ""                     # the model's, for messages
     source_acc: float | None = None    # a pruned source on `select` (None: the source is the float model)
-    source_past_budget: bool = False   # that source alone misses the budget: the fallbacks were not run
     tried: list = field(default_factory=list)   # every Candidate built, in order
     ptq_ranked: list = field(default_factory=list)  # PTQ's ok candidates, best first (mixed starts from them)
+
+    def in_reach(self, acc: float) -> bool:
+        """Within the budget plus `gate.prescreen_points` of the float model on `select`."""
+        g = self.recipe.gate
+        return self.base_acc - acc <= (g.max_drop_points + g.prescreen_points) / 100.0 + 1e-12
+
+    @property
+    def source_past_budget(self) -> bool:
+        """A pruned source alone is out of reach: no method quantizing it can keep the budget."""
+        return self.source_acc is not None and not self.in_reach(self.source_acc)
 
     def within_reach(self, acc: float) -> bool:
         """Paddle Inference already puts a candidate this far over budget: it
         is not compiled-and-measured on ARM (the .nb agrees with Paddle Inference)."""
-        g = self.recipe.gate
-        ok = self.base_acc - acc <= (g.max_drop_points + g.prescreen_points) / 100.0 + 1e-12
+        ok = self.in_reach(acc)
         if not ok:
             log(f"    not gated on ARM: {100 * (self.base_acc - acc):.2f} points down on Paddle Inference")
         return ok
