@@ -158,7 +158,7 @@ EVAL_TASKS = {"cls": _eval_cls, "det": _eval_det, "rec": _eval_rec}
 def cmd_eval(args):
     r, line = EVAL_TASKS[args.task](args)
     if args.json:
-        print(json.dumps({k: v for k, v in r.items() if k != "per_image"}, indent=2, default=str))
+        print(json.dumps({k: v for k, v in r.items() if k not in ("per_image", "per_item")}, indent=2, default=str))
     else:
         print(f"{args.nb} on {args.target}: {line}")
 

@@ -37,25 +37,25 @@ def eval_nb(nb: str, reader, task: str = "cls", target: str = "arm64-emu", cpu: 
     """Accuracy of `nb` on `reader`; emulated targets use `workers` processes
     (one per core), each a loaded runner fed its share of the batches."""
     mod = _task(task)
-    data = list(mod.batches(reader, batch_size))
+    data = list(enumerate(mod.batches(reader, batch_size)))
     opts = emulation_options(target, cpu=cpu)
     t = get_target(target, **opts)
     workers = max(1, min(workers if is_emulated(target) else 1, len(data)))
     shards = [data[i::workers] for i in range(workers)]
-    bar = tqdm(total=sum(len(x) for x, _ in data), desc=desc or f"eval {task} on {target}", unit="img", leave=False)
+    bar = tqdm(total=sum(len(y) for _, (_, y) in data), desc=desc or f"eval {task} on {target}", unit="img", leave=False)
 
     def step(s, item):
-        x, y = item
+        k, (x, y) = item
         probs = next(iter(s.run(x).values()))
         bar.update(len(y))
-        return probs, y
+        return k, probs, y
 
-    results = _on_shards(t, nb, shards, step)
+    results = sorted(_on_shards(t, nb, shards, step), key=lambda r: r[0])  # the reader's order again
     bar.close()
-    probs = np.concatenate([p for p, _ in results])
-    labels = np.concatenate([y for _, y in results])
+    probs = np.concatenate([p for _, p, _ in results])
+    labels = np.concatenate([y for _, _, y in results])
     return {"metric": "accuracy", "value": mod.accuracy(probs, labels), "size": int(len(labels)),
-            "target": t.describe()}
+            "target": t.describe(), "per_item": mod.correct(probs, labels)}
 
 
 def eval_inference(model_dir: str, reader, task: str = "cls", batch_size: int = 32) -> dict:
@@ -68,7 +68,8 @@ def eval_inference(model_dir: str, reader, task: str = "cls", batch_size: int = 
     outs = paddle_inference(model_dir, [[x] for x, _ in data], ir_optim=True)
     probs = np.concatenate([next(iter(o.values())) for o in outs])
     labels = np.concatenate([y for _, y in data])
-    return {"metric": "accuracy", "value": mod.accuracy(probs, labels), "size": int(len(labels))}
+    return {"metric": "accuracy", "value": mod.accuracy(probs, labels), "size": int(len(labels)),
+            "per_item": mod.correct(probs, labels)}
 
 
 
@@ -138,13 +139,14 @@ def _rec_items(reader, charset) -> tuple[list, list[str], dict]:
 
 def _rec_result(texts: list[str], labels: list[str], oov: dict, case_insensitive: bool,
                 metric: str = "accuracy") -> dict:
-    from .ocr.rec import word_metrics
+    from .ocr.rec import item_scores, word_metrics
 
     r = word_metrics(texts, labels)
     r["accuracy_case_insensitive"] = word_metrics(texts, labels, True)["accuracy"]
     r["accuracy_alnum"] = word_metrics(texts, labels, fold="alnum")["accuracy"]  # the benchmarks' protocol
-    value = r["accuracy_case_insensitive"] if case_insensitive and metric == "accuracy" else r[metric]
-    r.update(metric=metric, value=value, oov_labels=oov["labels"], oov_chars=oov["chars"][:40])
+    key = "accuracy_case_insensitive" if case_insensitive and metric == "accuracy" else metric
+    r.update(metric=metric, value=r[key], oov_labels=oov["labels"], oov_chars=oov["chars"][:40],
+             per_item=item_scores(texts, labels, key))
     return r
 
 

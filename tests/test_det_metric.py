@@ -51,3 +51,18 @@ def test_paired_bootstrap_of_an_hmean_difference():
     full = evaluate([[gt(0, 0, 1, 1)]], [[]])  # shapes must agree
     with pytest.raises(ValueError):
         paired_bootstrap(a, full["per_image"])
+
+
+def test_paired_bootstrap_of_an_accuracy_difference():
+    """Per-item 1/0 scores: the spread of a drop of k errors in n items is
+    about sqrt(k) / n (the discordant items), not a fixed epsilon."""
+    from lite.stats import paired_bootstrap as bootstrap
+
+    n, k = 400, 16
+    a, b = [1] * n, [1] * (n - k) + [0] * k
+    r = bootstrap(a, b)
+    assert r["low"] < k / n < r["high"] and r["low"] > 0
+    assert r["std"] == pytest.approx((k / n * (1 - k / n) / n) ** 0.5, rel=0.15)
+    assert bootstrap(a, a)["std"] == 0
+    with pytest.raises(ValueError, match="scores of the same items"):
+        bootstrap(a, b[:-1])

@@ -55,6 +55,14 @@ def test_cls_eval_on_real_crops_at_48x192(words):
     r = json.loads(p.stdout)
     assert r["size"] == 24 and r["target"]["target"] == "arm64-emu"
     assert r["value"] >= 0.75  # measured 0.875; a wrong shape or stale output gives ~0.5
+    assert "per_item" not in r
+    # per-crop results come back in the reader's order whichever runner scored them (the gate's bootstrap pairs them)
+    from lite.evaluate import eval_nb
+    from lite.ocr.cls_labels import user_data
+
+    two, one = (eval_nb(_nb("cls"), user_data(str(crops)), workers=w, batch_size=8) for w in (2, 1))
+    assert two["per_item"] == one["per_item"] and len(two["per_item"]) == 24
+    assert sum(two["per_item"]) / 24 == two["value"] == r["value"]
 
 
 def test_rec_eval_on_arm_one_crop_per_run(words):

@@ -74,6 +74,9 @@ def test_tiny_prune_then_quantize_end_to_end(tmp_path):
     assert r["data"] == {"calibration": str(data), "calibration_real": True}
     assert r["pruning"]["photos"]["real"] and r["pruning"]["photos"]["source"] == "icdar3"
     assert r["gate"][-1]["passed"] and r["gate"][-1]["accuracy_nb_arm"] == s["metric_value"]
+    # the drop with its noise: the 3 photos redrawn, the same draw for both .nb files
+    d, drop = r["drop_interval"], 100 * (b["metric_value"] - s["metric_value"])
+    assert d["low"] <= drop <= d["high"] and d["method"] == "paired bootstrap over the 3 gate images, 2000 rounds"
     md = (out / "report.md").read_text()
     assert md.startswith("# slim quant: ch_ppocr_mobile_v2.0_det") and "Pruned first with `tiny.yaml`" in md
 

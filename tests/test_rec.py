@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lite.errors import LiteError
-from lite.ocr.rec import Charset, charset_for, decode, preprocess, word_metrics
+from lite.ocr.rec import Charset, charset_for, decode, item_scores, preprocess, word_metrics
 
 from .conftest import SHARED, need
 
@@ -351,6 +351,17 @@ def test_lite_eval_rec_on_x86_equals_paddle_inference(en_dir, tmp_path):
     for k in ("accuracy", "accuracy_alnum", "norm_edit_dis"):
         assert got[k] == pytest.approx(ref[k]), k
     assert 0.3 < got["accuracy_alnum"] and got["accuracy"] <= got["accuracy_case_insensitive"] <= got["accuracy_alnum"]
+
+
+def test_item_scores_average_to_each_metric():
+    """Per-crop parts of each gate metric (the items of a paired bootstrap): their mean is the metric."""
+    preds, labels = ["Hotel!", "hotel", "GRAN"], ["HOTEL", "HOTEL", "GRAND"]
+    assert item_scores(preds, labels, "accuracy") == [0.0, 0.0, 0.0]
+    assert item_scores(preds, labels, "accuracy_case_insensitive") == [0.0, 1.0, 0.0]
+    assert item_scores(preds, labels, "accuracy_alnum") == [1.0, 1.0, 0.0]
+    assert item_scores(preds, labels, "norm_edit_dis") == pytest.approx([1 - 5 / 6, 0.0, 1 - 1 / 5])
+    r = word_metrics(preds, labels)
+    assert r["norm_edit_dis"] == pytest.approx(sum(item_scores(preds, labels, "norm_edit_dis")) / 3)
 
 
 def test_alnum_protocol_ignores_case_and_punctuation():

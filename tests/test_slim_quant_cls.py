@@ -103,6 +103,10 @@ def test_small_end_to_end(tmp_path, cls_model, real_cls_data):
     b, s = r["baseline"], r["slim"]
     assert b["metric_value"] - s["metric_value"] <= 0.025 + 1e-9
     assert abs(r["gate"][-1]["drop_points"] - 100 * (b["metric_value"] - s["metric_value"])) < 1e-9
+    # the drop's interval: the same 40 crops redrawn for both models; one crop moves accuracy 2.5 points
+    d, drop = r["drop_interval"], 100 * (b["metric_value"] - s["metric_value"])
+    assert d["low"] <= drop <= d["high"] and d["method"] == "paired bootstrap over the 40 gate crops, 2000 rounds"
+    assert d["std"] == 0 or d["high"] - d["low"] >= 2.5 - 1e-9
     # the float model is scored through its x86 .nb; candidates are ranked on training words held out of
     # calibration (each at 0 and 180), never on the gate crops
     assert b["metric_value"] == pytest.approx(b["metric_value_x86"])
@@ -115,6 +119,7 @@ def test_small_end_to_end(tmp_path, cls_model, real_cls_data):
     assert r["cpu"] == "cortex-a76"
     md = (out / "report.md").read_text()
     assert md.startswith("# slim quant: ch_ppocr_mobile_v2.0_cls") and "synthetic" not in md
+    assert f"(95 %: {d['low']:+.2f} to {d['high']:+.2f}, redrawing the gate crops)" in md
 
 
 def test_fallbacks_when_ptq_misses_the_budget(tmp_path, cls_model, lite_home, monkeypatch):

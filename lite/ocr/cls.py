@@ -38,3 +38,8 @@ def batches(reader, batch_size: int = 32):
 
 def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
     return float((probs.argmax(axis=1) == labels).mean()) if len(labels) else 0.0
+
+
+def correct(probs: np.ndarray, labels: np.ndarray) -> list[int]:
+    """Each crop: 1 where the top class is its label (the items of a paired bootstrap)."""
+    return (probs.argmax(axis=1) == labels).astype(int).tolist()

@@ -92,17 +92,14 @@ def _hmean_rows(counts) -> "np.ndarray":
     return np.divide(2 * p * r, p + r, out=np.zeros_like(m), where=p + r > 0)
 
 
+def hmean_of_counts(rows) -> "np.ndarray":
+    """The hmean of stacks of per-image [matched, gt, det] counts: [rounds, n, 3] -> [rounds]."""
+    return _hmean_rows(rows.sum(1))
+
+
 def paired_bootstrap(a: list, b: list, rounds: int = 2000, seed: int = 0) -> dict:
     """How far hmean(a) - hmean(b) moves when the images are drawn again:
-    `a`, `b` are per-image [matched, gt, det] of two models on the same
-    images; each round resamples the images with replacement, the same draw
-    for both. Returns the standard deviation and the 2.5 / 97.5 percentiles."""
-    import numpy as np
+    `a`, `b` are per-image [matched, gt, det] of two models on the same images."""
+    from ..stats import paired_bootstrap as bootstrap
 
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if a.shape != b.shape or not len(a):
-        raise ValueError("paired_bootstrap needs counts of the same images for both models")
-    idx = np.random.RandomState(seed).randint(0, len(a), (rounds, len(a)))
-    diff = _hmean_rows(a[idx].sum(1)) - _hmean_rows(b[idx].sum(1))
-    return {"std": float(diff.std()), "low": float(np.percentile(diff, 2.5)),
-            "high": float(np.percentile(diff, 97.5)), "rounds": rounds}
+    return bootstrap(a, b, hmean_of_counts, rounds, seed)

@@ -144,10 +144,24 @@ def word_metrics(preds: list[str], labels: list[str], case_insensitive: bool = F
     1 - mean(dist / max(len(pred), len(label)))."""
     if not labels:
         return {"accuracy": 0.0, "norm_edit_dis": 0.0, "size": 0}
-    f = FOLDS[fold or ("case" if case_insensitive else "exact")]
-    exact = sum(f(p) == f(t) for p, t in zip(preds, labels))
-    ned = sum(edit_distance(p, t) / max(len(p), len(t), 1) for p, t in zip(preds, labels))
-    return {"accuracy": exact / len(labels), "norm_edit_dis": 1 - ned / len(labels), "size": len(labels)}
+    fold = fold or ("case" if case_insensitive else "exact")
+    acc = item_scores(preds, labels, "accuracy" if fold == "exact" else _ACCURACY_OF[fold])
+    ned = item_scores(preds, labels, "norm_edit_dis")
+    return {"accuracy": sum(acc) / len(labels), "norm_edit_dis": sum(ned) / len(labels), "size": len(labels)}
+
+
+_ACCURACY_OF = {"case": "accuracy_case_insensitive", "alnum": "accuracy_alnum"}
+_FOLD_OF = {"accuracy": "exact", **{v: k for k, v in _ACCURACY_OF.items()}}
+
+
+def item_scores(preds: list[str], labels: list[str], metric: str) -> list[float]:
+    """Each crop's part of `metric` (the metric is their mean), for a paired
+    bootstrap: 1 or 0 for the word accuracies (accuracy, accuracy_case_insensitive,
+    accuracy_alnum), 1 - its normalised edit distance for norm_edit_dis."""
+    if metric == "norm_edit_dis":
+        return [1 - edit_distance(p, t) / max(len(p), len(t), 1) for p, t in zip(preds, labels)]
+    f = FOLDS[_FOLD_OF[metric]]
+    return [float(f(p) == f(t)) for p, t in zip(preds, labels)]
 
 
 def batches(items: list[tuple[np.ndarray, str]], height: int, min_width: int, batch_size: int = 16):

@@ -13,6 +13,7 @@ import numpy as np
 from lite.errors import LiteError
 
 from lite.readers import ListReader
+from lite.stats import mean_of
 from lite.targets import is_emulated
 
 FAMILIES: dict[str, type] = {}
@@ -147,8 +148,16 @@ class Family:
     def calib_preprocess(self, img: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def score_nb(self, nb: str, reader, recipe, target: str, desc: str) -> float:
+    def evaluate_nb(self, nb: str, reader, recipe, target: str, desc: str) -> dict:
+        """lite's evaluation of `nb` on `reader`: at least `value` (the gate
+        metric) and `per_item` (each item's part of it, for `item_metric`)."""
         raise NotImplementedError
+
+    def score_nb(self, nb: str, reader, recipe, target: str, desc: str) -> float:
+        return self.evaluate_nb(nb, reader, recipe, target, desc)["value"]
+
+    # [rounds, n, ...] stacks of per_item scores -> the metric of each (a paired bootstrap's statistic)
+    item_metric = staticmethod(mean_of)
 
     @staticmethod
     def gate_cpu(recipe, target: str) -> str:

@@ -50,10 +50,10 @@ class Cls(Family):
 
         return preprocess(img)
 
-    def score_nb(self, nb, reader, recipe, target, desc):
+    def evaluate_nb(self, nb, reader, recipe, target, desc):
         from lite.evaluate import eval_nb
 
-        return eval_nb(nb, reader, target=target, cpu=self.gate_cpu(recipe, target), desc=desc)["value"]
+        return eval_nb(nb, reader, target=target, cpu=self.gate_cpu(recipe, target), desc=desc)
 
     def score_inference(self, model_dir, reader, recipe):
         from lite.evaluate import eval_inference

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lite.errors import LiteError
+from lite.ocr.det_metric import hmean_of_counts
 
 from slim.families.base import Family, Models, register
 
@@ -80,11 +81,14 @@ class Det(Family):
             return evenly(photos, n)
         return self.synthetic_eval(recipe, n, "sens")
 
-    def score_nb(self, nb, reader, recipe, target, desc):
+    item_metric = staticmethod(hmean_of_counts)  # per image [matched, gt, det]
+
+    def evaluate_nb(self, nb, reader, recipe, target, desc):
         from lite.evaluate import eval_det_nb
 
-        return eval_det_nb(nb, reader, target=target, cpu=self.gate_cpu(recipe, target),
-                           limit_side_len=recipe.gate.limit_side_len, desc=desc)["hmean"]
+        r = eval_det_nb(nb, reader, target=target, cpu=self.gate_cpu(recipe, target),
+                        limit_side_len=recipe.gate.limit_side_len, desc=desc)
+        return {**r, "per_item": r["per_image"]}
 
     def score_inference(self, model_dir, reader, recipe):
         from lite.evaluate import eval_det_inference

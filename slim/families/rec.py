@@ -98,14 +98,14 @@ class Rec(Family):
         s = self.spec  # one width for every crop (wider words are squeezed), so batches share a shape
         return preprocess(img, s.height, s.min_width)
 
-    def score_nb(self, nb, reader, recipe, target, desc):
+    def evaluate_nb(self, nb, reader, recipe, target, desc):
         from lite.evaluate import eval_rec_nb
 
         s = self.spec
         return eval_rec_nb(nb, reader, s.charset, s.height, s.min_width, target=target,
                            cpu=self.gate_cpu(recipe, target),
                            case_insensitive=recipe.gate.case_insensitive, desc=desc,
-                           metric=recipe.gate.metric or "accuracy")["value"]
+                           metric=recipe.gate.metric or "accuracy")
 
     def score_inference(self, model_dir, reader, recipe):
         from lite.evaluate import eval_rec_inference

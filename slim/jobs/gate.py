@@ -9,6 +9,7 @@ from pathlib import Path
 from lite.atomic import write_bytes
 from lite.opt import opt
 from lite.readers import ListReader
+from lite.stats import paired_bootstrap
 
 from slim.methods.base import Candidate
 from slim.workers import log
@@ -25,15 +26,32 @@ class Gate:
         self.recipe, self.family, self.reader = recipe, family, reader
         self.baseline_future = None  # float_baseline(), running beside the first method
         self.log: list[dict] = []
+        self.items: dict[str, list] = {}  # each measured .nb's per-item scores, for the drop's interval
 
     @property
     def base(self) -> float:
         return self.baseline_future.result()["acc"]
 
     def measure(self, nb: Path, label: str, target: str | None = None) -> float:
+        return self.evaluate(nb, label, target)["value"]
+
+    def evaluate(self, nb: Path, label: str, target: str | None = None) -> dict:
         target = target or self.recipe.gate.target
-        return self.family.score_nb(str(nb), self.reader, self.recipe, target,
+        r = self.family.evaluate_nb(str(nb), self.reader, self.recipe, target,
                                     f"{label} .nb on {target}: {self.reader.name}")
+        self.items[str(nb)] = r["per_item"]
+        return r
+
+    def drop_interval(self, nb: Path) -> dict | None:
+        """How far the float-minus-`nb` drop (points) moves when the gate items
+        are drawn again: a paired bootstrap over the same items for both."""
+        base = self.baseline_future.result().get("items")
+        mine = self.items.get(str(nb))
+        if base is None or mine is None or len(base) != len(mine):
+            return None
+        r = paired_bootstrap(base, mine, self.family.item_metric)
+        return {"low": 100 * r["low"], "high": 100 * r["high"], "std": 100 * r["std"],
+                "method": f"paired bootstrap over the {len(mine)} gate {self.family.unit}, {r['rounds']} rounds"}
 
     def check(self, cand: Candidate) -> bool:
         value = self.measure(Path(cand.nb), cand.algo)
@@ -57,15 +75,16 @@ def float_baseline(model_dir: Path, name: str, stage: Path, gate: Gate, sets: li
     float_arm = opt(model_dir, target="arm", out=stage / f"{name}_float_arm.nb")
     float_x86 = opt(model_dir, target="x86", out=stage / f"{name}_float_x86.nb")
     if cache.is_file():
-        acc, per = json.loads(cache.read_text())
+        got = json.loads(cache.read_text())
     else:
-        per = {s.name: gate.family.score_nb(str(float_x86), s, r, "x86", f"float .nb on x86: {s.name}")
-               for s in ([rank] if rank.name not in [x.name for x in sets] else []) + sets}
+        full = {s.name: gate.family.evaluate_nb(str(float_x86), s, r, "x86", f"float .nb on x86: {s.name}")
+                for s in ([rank] if rank.name not in [x.name for x in sets] else []) + sets}
         # the gate subset is often a whole set (nb_subset 0): its score is already there
-        same = [s.name for s in [rank] + sets if s.name in per and _same_items(s, gate.reader)]
-        acc = per[same[0]] if same else gate.measure(float_x86, "float", "x86")
-        write_bytes(cache, json.dumps([acc, per]).encode())
-    return {"arm": float_arm, "x86": float_x86, "acc": acc, "per": per}
+        same = [s.name for s in [rank] + sets if s.name in full and _same_items(s, gate.reader)]
+        on_gate = full[same[0]] if same else gate.evaluate(float_x86, "float", "x86")
+        got = {"acc": on_gate["value"], "items": on_gate["per_item"], "per": {k: v["value"] for k, v in full.items()}}
+        write_bytes(cache, json.dumps(got).encode())
+    return {"arm": float_arm, "x86": float_x86, **got}
 
 
 def _same_items(a, b) -> bool:

@@ -58,7 +58,7 @@ def run(recipe: QuantRecipe, model: str | None = None, data: list[str] | str | N
         gate = Gate(recipe, family, evenly(rank, recipe.gate.nb_subset, f"{rank.name}-gate"))
         with atomic_dir(Path(out or f"output/slim_quant_{models.name}")) as stage, ThreadPoolExecutor(1) as bg:
             cache = job_cache(models.baseline, "float-x86", family.task, family.metric, recipe.gate.limit_side_len,
-                              recipe.gate.nb_subset, recipe.gate.case_insensitive, sets_digest(sets)) / "float.json"
+                              recipe.gate.nb_subset, recipe.gate.case_insensitive, sets_digest(sets)) / "float-items.json"
             gate.baseline_future = bg.submit(float_baseline, models.baseline, models.name, stage, gate, sets, rank,
                                              cache)
             ctx = QuantContext(recipe, family, models.source, float_source, work, calib, select,
@@ -161,6 +161,7 @@ def _finish(ctx: QuantContext, models: Models, stage: Path, sets: list, rank, ch
               **_sides(ctx, base, chosen, slim_nb, cost, lat, rank.name, int8_per[rank.name]),
               "per_set": {s.name: {"size": len(s), "float_nb_x86": base["per"][s.name],
                                    "int8_inference": int8_per[s.name]} for s in sets if len(sets) > 1},
+              "drop_interval": gate.drop_interval(Path(chosen.nb)),
               "search": [c.to_json() for c in ctx.tried], "gate": gate.log}
     if others:
         report["instructions_other_cpus"] = others

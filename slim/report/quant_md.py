@@ -36,7 +36,7 @@ def _table(r: dict, what: str) -> list[str]:
         f"| | float | {what} | ratio |",
         "|---|---|---|---|",
         f"| {metric}, gate ({e['gate_size']} {e['unit']}) | {b['metric_value']:.4f} | {s['metric_value']:.4f} | "
-        f"drop {100 * (b['metric_value'] - s['metric_value']):+.2f} pt |",
+        f"drop {100 * (b['metric_value'] - s['metric_value']):+.2f} pt{_interval(r)} |",
         f"| {metric}, {e['gate_set']} in full (float: x86 .nb; {what}: Paddle Inference) | "
         f"{b['metric_value_x86']:.4f} | {s['metric_value_inference']:.4f} | "
         f"drop {100 * (b['metric_value_x86'] - s['metric_value_inference']):+.2f} pt |",
@@ -123,3 +123,9 @@ def _candidates(r: dict) -> list[str]:
         acc = f"{c['accuracy_inference']:.4f}" if "accuracy_inference" in c else "-"
         lines.append(f"| {c['algo']} | {c['status']} | {acc} | {c.get('nb_bytes_arm', '-')} |")
     return lines
+
+
+def _interval(r: dict) -> str:
+    """The gate drop's 95 % paired-bootstrap interval, where the report has one."""
+    d = r.get("drop_interval")
+    return f" (95 %: {d['low']:+.2f} to {d['high']:+.2f}, redrawing the gate {r['eval_set']['unit']})" if d else ""
