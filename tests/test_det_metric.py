@@ -1,7 +1,8 @@
 """ICDAR 2015 metric on hand-made cases."""
 import pytest
 
-from lite.ocr.det_metric import evaluate, match_image, paired_bootstrap
+from lite.ocr.det_metric import evaluate, hmean_of_counts, match_image
+from lite.stats import paired_bootstrap as bootstrap
 
 
 def box(x, y, w, h):
@@ -40,6 +41,9 @@ def test_counts_are_summed_over_images():
 
 def test_paired_bootstrap_of_an_hmean_difference():
     """Images drawn again with replacement, the same draw for both models."""
+    def paired_bootstrap(a, b, rounds=2000):
+        return bootstrap(a, b, hmean_of_counts, rounds)
+
     a = [[1, 1, 1], [1, 3, 2], [0, 2, 0], [2, 2, 2]]
     same = paired_bootstrap(a, a)
     assert same["std"] == 0 and same["low"] == same["high"] == 0
@@ -56,8 +60,6 @@ def test_paired_bootstrap_of_an_hmean_difference():
 def test_paired_bootstrap_of_an_accuracy_difference():
     """Per-item 1/0 scores: the spread of a drop of k errors in n items is
     about sqrt(k) / n (the discordant items), not a fixed epsilon."""
-    from lite.stats import paired_bootstrap as bootstrap
-
     n, k = 400, 16
     a, b = [1] * n, [1] * (n - k) + [0] * k
     r = bootstrap(a, b)

@@ -72,7 +72,7 @@ def match_image(gt: list[dict], dets: list) -> DetCounts:
 
 def evaluate(gts: list[list[dict]], dets: list[list]) -> dict:
     """Totals over the images, and each image's [matched, gt, det] (care boxes)
-    for paired_bootstrap."""
+    for a paired bootstrap (lite.stats, with hmean_of_counts)."""
     total, per = DetCounts(), []
     for g, d in zip(gts, dets):
         c = match_image(g, d)
@@ -82,24 +82,12 @@ def evaluate(gts: list[list[dict]], dets: list[list]) -> dict:
             "matched": total.matched, "gt": total.gt_care, "det": total.det_care, "per_image": per}
 
 
-def _hmean_rows(counts) -> "np.ndarray":
-    """hmean of each row of summed [matched, gt, det] counts, [..., 3] -> [...]."""
+def hmean_of_counts(rows) -> "np.ndarray":
+    """The hmean of stacks of per-image [matched, gt, det] counts: [rounds, n, 3] -> [rounds]."""
     import numpy as np
 
+    counts = rows.sum(1)
     m, g, d = counts[..., 0], counts[..., 1], counts[..., 2]
     p = np.divide(m, d, out=np.zeros_like(m), where=d > 0)
     r = np.divide(m, g, out=np.zeros_like(m), where=g > 0)
     return np.divide(2 * p * r, p + r, out=np.zeros_like(m), where=p + r > 0)
-
-
-def hmean_of_counts(rows) -> "np.ndarray":
-    """The hmean of stacks of per-image [matched, gt, det] counts: [rounds, n, 3] -> [rounds]."""
-    return _hmean_rows(rows.sum(1))
-
-
-def paired_bootstrap(a: list, b: list, rounds: int = 2000, seed: int = 0) -> dict:
-    """How far hmean(a) - hmean(b) moves when the images are drawn again:
-    `a`, `b` are per-image [matched, gt, det] of two models on the same images."""
-    from ..stats import paired_bootstrap as bootstrap
-
-    return bootstrap(a, b, hmean_of_counts, rounds, seed)

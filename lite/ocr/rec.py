@@ -144,14 +144,13 @@ def word_metrics(preds: list[str], labels: list[str], case_insensitive: bool = F
     1 - mean(dist / max(len(pred), len(label)))."""
     if not labels:
         return {"accuracy": 0.0, "norm_edit_dis": 0.0, "size": 0}
-    fold = fold or ("case" if case_insensitive else "exact")
-    acc = item_scores(preds, labels, "accuracy" if fold == "exact" else _ACCURACY_OF[fold])
+    acc = item_scores(preds, labels, _ACCURACY_OF[fold or ("case" if case_insensitive else "exact")])
     ned = item_scores(preds, labels, "norm_edit_dis")
     return {"accuracy": sum(acc) / len(labels), "norm_edit_dis": sum(ned) / len(labels), "size": len(labels)}
 
 
-_ACCURACY_OF = {"case": "accuracy_case_insensitive", "alnum": "accuracy_alnum"}
-_FOLD_OF = {"accuracy": "exact", **{v: k for k, v in _ACCURACY_OF.items()}}
+_ACCURACY_OF = {"exact": "accuracy", "case": "accuracy_case_insensitive", "alnum": "accuracy_alnum"}
+_FOLD_OF = {v: k for k, v in _ACCURACY_OF.items()}
 
 
 def item_scores(preds: list[str], labels: list[str], metric: str) -> list[float]:

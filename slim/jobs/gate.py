@@ -9,7 +9,7 @@ from pathlib import Path
 from lite.atomic import write_bytes
 from lite.opt import opt
 from lite.readers import ListReader
-from lite.stats import paired_bootstrap
+from lite.stats import drop_interval
 
 from slim.methods.base import Candidate
 from slim.workers import log
@@ -49,9 +49,7 @@ class Gate:
         mine = self.items.get(str(nb))
         if base is None or mine is None or len(base) != len(mine):
             return None
-        r = paired_bootstrap(base, mine, self.family.item_metric)
-        return {"low": 100 * r["low"], "high": 100 * r["high"], "std": 100 * r["std"],
-                "method": f"paired bootstrap over the {len(mine)} gate {self.family.unit}, {r['rounds']} rounds"}
+        return drop_interval(base, mine, self.family.item_metric, f"gate {self.family.unit}")
 
     def check(self, cand: Candidate) -> bool:
         value = self.measure(Path(cand.nb), cand.algo)

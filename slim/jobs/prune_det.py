@@ -21,9 +21,10 @@ import numpy as np
 
 from lite.atomic import atomic_dir, write_bytes
 from lite.bench import compare
-from lite.ocr.det_metric import paired_bootstrap
+from lite.ocr.det_metric import hmean_of_counts
 from lite.opt import opt
 from lite.paths import home
+from lite.stats import drop_interval
 
 from slim.data import det_data, sources
 from slim.data.det_pool import DetPool, net_hmean
@@ -290,8 +291,8 @@ def _evaluate(recipe, sets, nbs, ref, job) -> dict:
     base, slim = side("float", cost["a"], lat["a"]), side("pruned", cost["b"], lat["b"])
     drop = 100 * (base["metric_value"] - slim["metric_value"])
     # how far the drop moves when the gate photos are drawn again (paired: the same draw for both)
-    spread = paired_bootstrap(per["float"]["per_set"][rank.name]["per_image"],
-                              per["pruned"]["per_set"][rank.name]["per_image"])
+    spread = drop_interval(per["float"]["per_set"][rank.name]["per_image"],
+                           per["pruned"]["per_set"][rank.name]["per_image"], hmean_of_counts, "gate images")
     report = {
         "eval_set": {"name": "+".join(st.name for st in sets), "size": sum(len(st) for st in sets),
                      "parts": {st.name: len(st) for st in sets}, "skipped_images": sum(st.skipped for st in sets),
@@ -301,8 +302,7 @@ def _evaluate(recipe, sets, nbs, ref, job) -> dict:
                      "limit_side_len": recipe.eval.limit_side_len},
         "cpu": recipe.eval.cpu, "budget_drop_points": recipe.eval.max_drop_points,
         "baseline": base, "slim": slim, "drop_points": drop, "passed": drop <= recipe.eval.max_drop_points + 1e-9,
-        "drop_interval": {"low": 100 * spread["low"], "high": 100 * spread["high"], "std": 100 * spread["std"],
-                          "method": f"paired bootstrap over the {len(rank)} gate images, {spread['rounds']} rounds"},
+        "drop_interval": spread,
         "ratios": {"instructions": cost["ratio"], "latency_x86": lat["ratio"],
                    "x86_speedup": 1 / lat["ratio"] if lat["ratio"] else None,
                    "nb_bytes": nbs["pruned"]["arm"].stat().st_size / nbs["float"]["arm"].stat().st_size},
