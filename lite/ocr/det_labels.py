@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from ..errors import LiteError
-from ..readers import ListReader, imread
+from ..readers import ListReader, imread, imread_many
 
 
 def _quad(values: list, where: str) -> list:
@@ -25,9 +25,9 @@ def icdar2015(root: str | Path, name: str = "icdar2015") -> ListReader | None:
     if not (root / "imgs").is_dir():
         return None
     items, skipped = [], 0
-    for f in sorted((root / "imgs").iterdir(), key=lambda p: (len(p.stem), p.stem)):
+    files = sorted((root / "imgs").iterdir(), key=lambda p: (len(p.stem), p.stem))
+    for f, img in zip(files, imread_many(files)):
         g = root / "gt" / f"gt_{f.stem}.txt"
-        img = imread(f)
         if img is None or not g.is_file():
             skipped += 1
             continue
