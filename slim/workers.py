@@ -12,6 +12,7 @@ from multiprocessing import get_context
 from tqdm import tqdm
 
 _PAYLOAD = None
+MAX_PAYLOAD = 256 << 20  # bytes of calibration and ranking data sent to each worker; more: work in-process
 
 
 def log(msg: str) -> None:
@@ -33,5 +34,23 @@ def call(method: str, *args):
     return getattr(_PAYLOAD, method)(*args)
 
 
+def payload_bytes(calib, reader) -> int:
+    """What a payload of calibration arrays and a labelled reader weighs."""
+    return calib.nbytes + sum(getattr(img, "nbytes", 0) for img, _ in reader)
+
+
 def payload_pool(n: int, payload) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(n, mp_context=get_context("spawn"), initializer=_init, initargs=(payload,))
+
+
+def wind_down(pool: ProcessPoolExecutor) -> None:
+    """Ends a pool without waiting and moves a task still under way to the
+    lowest CPU priority: the ARM gate that follows needs every core. Not
+    killed: paddle answers SIGTERM with a fatal-signal report, and SIGKILL
+    leaves the worker's semaphores for the resource tracker to complain about."""
+    for p in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            os.setpriority(os.PRIO_PROCESS, p.pid, 19)
+        except (ProcessLookupError, PermissionError):
+            pass
+    pool.shutdown(wait=False, cancel_futures=True)

@@ -26,6 +26,7 @@ from slim.cache import job_cache, sets_digest
 from slim.jobs.gate import Gate, float_baseline
 from slim.jobs.stages import pruned_source
 from slim.methods.base import Candidate, QuantContext
+from slim.methods.compile import score_int8
 from slim.methods.strategies import method
 from slim.recipe import QuantRecipe
 from slim.report.charts import layer_sensitivity_chart
@@ -150,7 +151,7 @@ def _finish(ctx: QuantContext, models: Models, stage: Path, sets: list, rank, ch
     shapes = family.bench_shapes(recipe)
     cost, others, lat = _cost(recipe, family, base, slim_nb, shapes)
     rewritten = _float_rewritten(recipe, models.baseline, shapes, family.fixed_height())
-    int8_per = {s.name: family.score_inference(chosen.dir, s, recipe)
+    int8_per = {s.name: score_int8(family, chosen.dir, s, recipe)
                 for s in ([rank] if rank.name not in [x.name for x in sets] else []) + sets}
     report = {"model": models.name, "task": family.task, "kind": "quant", "metric": family.metric,
               "eval_set": _eval_set(recipe, family, sets, rank, gate), "data": _data_summary(recipe, family),

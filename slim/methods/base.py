@@ -33,6 +33,7 @@ class Candidate:
     accuracy_nb_arm: float | None = None     # the ARM gate's figure, once measured
     extra: dict = field(default_factory=dict)  # method facts for the report (qat settings, weight-only rounding)
     sensitivity: dict | None = None    # mixed: the per-layer scan that ordered its float layers
+    frozen: str = ""                   # ptq: PaddleSlim's own output, before prepare (the scan cuts layers from it)
 
     @property
     def ok(self) -> bool:

@@ -1,6 +1,9 @@
 """Per-layer quantization sensitivity for mixed precision: each layer
-quantized alone (PaddleSlim PTQ with every other layer skipped) and the damage
-measured on Paddle Inference. The layers are independent, so the scan runs in
+quantized alone and the damage measured on Paddle Inference. With plain
+rounding the model is calibrated once and each one-layer model cut out of it
+(slim/graph/one_layer_quant.py: the same model PaddleSlim's PTQ gives with
+every other layer skipped, in a fraction of the time); learned rounding
+quantizes each layer alone. The layers are independent, so the scan runs in
 worker processes, one per core; every result goes to the job cache as it
 comes, and a rerun skips what is there."""
 from __future__ import annotations
@@ -17,6 +20,7 @@ from tqdm import tqdm
 from lite.atomic import write_bytes
 
 from slim.cache import job_cache
+from slim.graph.one_layer_quant import CannotCut, keep_one_layer
 from slim.methods.ptq import quant_post_static
 from slim.families import get_family
 from slim.methods.ptq import parse_algo
@@ -37,12 +41,10 @@ class _Scan:
     recipe: object                # slim.recipe.QuantRecipe
     names: list
     judge: tuple  # ("output", probe feeds, float outputs) or ("metric", task, subset, float score)
+    full: Path | None = None      # every layer quantized, to cut one-layer models from
 
     def damage(self, i: int, w: str) -> float:
-        q = self.recipe.quant
-        qdir = quant_post_static(self.model_dir, self.work / f"sens_{i}", self.calib, self.algo,
-                                 q.weight_quantize_type, q.batch_size, skip=[n for n in self.names if n != w],
-                                 round_type=self.rounding, op_types=q.op_types)
+        qdir = self._one_layer(i, w)
         try:
             if self.judge[0] == "output":
                 _, probe, ref = self.judge
@@ -55,6 +57,17 @@ class _Scan:
     def named_damage(self, i: int, w: str) -> tuple[str, float]:
         return w, self.damage(i, w)
 
+    def _one_layer(self, i: int, w: str) -> Path:
+        q = self.recipe.quant
+        if self.full is not None:
+            try:
+                return keep_one_layer(self.full, self.model_dir, w, q.op_types, self.work / f"sens_{i}")
+            except CannotCut:
+                shutil.rmtree(self.work / f"sens_{i}", ignore_errors=True)
+        return quant_post_static(self.model_dir, self.work / f"sens_{i}", self.calib, self.algo,
+                                 q.weight_quantize_type, q.batch_size, skip=[n for n in self.names if n != w],
+                                 round_type=self.rounding, op_types=q.op_types)
+
 
 def quantizable_weights(model_dir: Path, op_types: list[str]) -> list[str]:
     """Weights of the ops PTQ quantizes (conv filters, fc/matmul weights), in program order."""
@@ -64,10 +77,12 @@ def quantizable_weights(model_dir: Path, op_types: list[str]) -> list[str]:
 
 
 def sensitivity(model_dir: Path, work: Path, calib, algo: str, recipe,
-                task=None, workers: int | None = None) -> dict[str, float]:
+                task=None, workers: int | None = None, full: Path | None = None) -> dict[str, float]:
     """Per layer, the damage done by quantizing only that layer: the metric
     drop on a fixed labelled subset (rank_by metric), or the mean absolute
-    change of the model's output on calibration crops (rank_by output)."""
+    change of the model's output on calibration crops (rank_by output).
+    `full`: PaddleSlim's output for `algo` with every layer quantized, when
+    the caller has it (else it is made here)."""
     task = task or get_family(recipe.task)
     by_output = recipe.mixed.rank_by == "output"
     subset = None if by_output else task.sensitivity_set(recipe, recipe.mixed.sensitivity_eval)
@@ -86,7 +101,13 @@ def sensitivity(model_dir: Path, work: Path, calib, algo: str, recipe,
     else:
         judge = ("metric", task, subset, task.score_inference(str(model_dir), subset, recipe))
     a, rounding = parse_algo(algo)
-    scan = _Scan(Path(model_dir), Path(work), calib, a, rounding, recipe, names, judge)
+    q = recipe.quant
+    if rounding != "round":  # learned rounding fits each layer given the others, so it is not cut
+        full = None
+    elif full is None:
+        full = quant_post_static(model_dir, Path(work) / f"sens_full_{a}", calib, a, q.weight_quantize_type,
+                                 q.batch_size, op_types=q.op_types)
+    scan = _Scan(Path(model_dir), Path(work), calib, a, rounding, recipe, names, judge, full)
     n = min(workers or cores(MAX_WORKERS), len(todo))
     bar = tqdm(total=len(names), initial=len(names) - len(todo), desc=f"per-layer sensitivity ({algo})",
                unit="layer")

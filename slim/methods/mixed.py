@@ -2,8 +2,9 @@
 per-layer scan ranks most sensitive stay float, one more at a time, until a
 candidate keeps the budget on Paddle Inference and then on its ARM `.nb`.
 Candidates are independent, so the next ones are built in worker processes
-while the current one is judged; no new build starts while the ARM gate runs
-(it needs every core), and the workers start again only if it fails."""
+while the current one is judged; while the ARM gate runs (it needs every
+core) queued builds are dropped and one under way drops to the lowest CPU
+priority, and the workers start again only if the gate fails."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,14 +15,11 @@ import numpy as np
 from lite.errors import LiteError
 
 from slim.methods.base import Candidate, Method, QuantContext, register_method
-from slim.methods.compile import compile_arm, prepare
+from slim.methods.compile import compile_arm, prepare, score_int8
 from slim.methods.layer_sensitivity import sensitivity
 from slim.methods.ptq import quant_post_static
 from slim.methods.ptq import parse_algo
-from slim.workers import call, cores, log, payload_pool
-
-MAX_PAYLOAD = 256 << 20  # bytes of calibration and ranking data sent to each worker; more: build in-process
-
+from slim.workers import MAX_PAYLOAD, call, cores, log, payload_bytes, payload_pool, wind_down
 
 @dataclass
 class _Build:
@@ -42,7 +40,7 @@ class _Build:
                                  skip=skip, round_type=self.rounding, op_types=q.op_types)
         qdir = prepare(self.task, qdir, self.recipe)
         nb, int8_ops = compile_arm(qdir, self.work / f"mixed_{k}{tag}.nb")
-        acc = self.task.score_inference(str(qdir), self.rank, self.recipe)
+        acc = score_int8(self.task, qdir, self.rank, self.recipe)
         return Candidate("", "ok", "mixed", acc, int8_ops, nb.stat().st_size, str(qdir), str(nb), skip)
 
 
@@ -68,16 +66,11 @@ class _Builders:
         return self.pending.pop(k).result()
 
     def stop(self) -> None:
-        """Frees the cores for the ARM gate: queued builds are cancelled, one
-        under way finishes on its own (into a folder no later build reuses);
-        killing it would have paddle print a fatal-signal report."""
+        """Frees the cores for the ARM gate; a build under way writes into a
+        folder no later build reuses (the generation tag)."""
         if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            wind_down(self.pool)
         self.pool, self.pending = None, {}
-
-
-def _payload_bytes(calib: np.ndarray, reader) -> int:
-    return calib.nbytes + sum(getattr(img, "nbytes", 0) for img, _ in reader)
 
 
 def mixed(recipe, task, source: Path, work: Path, calib, rank, base_acc: float, best: Candidate,
@@ -86,7 +79,9 @@ def mixed(recipe, task, source: Path, work: Path, calib, rank, base_acc: float, 
     on Paddle Inference (`rank`) and then on the ARM gate; None if none does."""
     best_algo = best.algo
     # a fast algorithm may rank the layers when the best one is slow (mse on a 4,400-class head)
-    sens = sensitivity(source, work, calib, recipe.mixed.scan_algo or best_algo, recipe, task)
+    scan_algo = recipe.mixed.scan_algo or best_algo
+    sens = sensitivity(source, work, calib, scan_algo, recipe, task,
+                       full=Path(best.frozen) if best.frozen and scan_algo == best_algo else None)
     ranked = sorted(sens, key=lambda w: -sens[w])
     a, rounding = parse_algo(best_algo)
     budget = recipe.gate.max_drop_points / 100.0
@@ -95,7 +90,7 @@ def mixed(recipe, task, source: Path, work: Path, calib, rank, base_acc: float, 
     if passed:
         log(f"  mixed: {len(passed)} sensitive layer(s) stay int8 to keep mixed.max_nb_ratio: {', '.join(passed)}")
     if workers is None:
-        workers = cores(2) if _payload_bytes(calib, rank) <= MAX_PAYLOAD else 1
+        workers = cores(2) if payload_bytes(calib, rank) <= MAX_PAYLOAD else 1
     builders = _Builders(_Build(Path(source), Path(work), calib, a, rounding, recipe, task, rank), order,
                          min(workers, len(order)))
     try:

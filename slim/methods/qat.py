@@ -14,7 +14,7 @@ from tqdm import tqdm
 from lite.errors import LiteError
 
 from slim.methods.base import Candidate, Method, QuantContext, register_method
-from slim.methods.compile import compile_arm, prepare
+from slim.methods.compile import compile_arm, prepare, score_int8
 from slim.workers import log
 
 QAT_CONFIG = {
@@ -160,7 +160,7 @@ class QATMethod(Method):
         qdir = qat_finetune(student, teacher, loss, ctx.work / "qat", pool, run, ctx.source, labels)
         qdir = prepare(family, qdir, recipe)
         nb, int8_ops = compile_arm(qdir, ctx.work / "qat.nb")
-        acc = family.score_inference(str(qdir), ctx.select, recipe)
+        acc = score_int8(family, qdir, ctx.select, recipe)
         algo = "qat" + ("-pact" if q.pact else "") + ("+labels" if labels else "") + (f" ({len(skip)} float)" if skip else "")
         cand = Candidate(algo, "ok" if int8_ops else "no int8 kernels in the .nb", "qat", acc, int8_ops,
                          nb.stat().st_size, str(qdir), str(nb), skip,

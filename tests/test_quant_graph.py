@@ -1,0 +1,70 @@
+"""Rewrites of PaddleSlim's frozen int8 program: one-layer models cut from the
+fully quantized one (the per-layer scan), and the dequantize fold that
+ranks candidates on Paddle Inference."""
+import numpy as np
+import pytest
+
+from slim.data import cls_data
+
+OP_TYPES = ["conv2d", "depthwise_conv2d", "mul"]
+
+
+@pytest.fixture(scope="module")
+def calib():
+    from lite.ocr.cls import preprocess
+    from slim.methods.ptq import calibration_arrays
+
+    return calibration_arrays(cls_data.synthetic(16, "calib"), preprocess, 16)
+
+
+@pytest.fixture(scope="module")
+def full_int8(cls_model, calib, tmp_path_factory):
+    from slim.methods.ptq import quant_post_static
+
+    return quant_post_static(cls_model, tmp_path_factory.mktemp("full") / "q", calib, "abs_max")
+
+
+def _probs(model_dir, calib):
+    from lite.parity import paddle_inference
+
+    return np.concatenate([next(iter(o.values())) for o in paddle_inference(str(model_dir), [[calib]], True)])
+
+
+def test_one_layer_cut_is_ptq_with_every_other_layer_skipped(tmp_path, cls_model, calib, full_int8):
+    from slim.graph.one_layer_quant import CannotCut, keep_one_layer
+    from slim.methods.layer_sensitivity import quantizable_weights
+    from slim.methods.ptq import quant_post_static
+
+    names = quantizable_weights(cls_model, OP_TYPES)
+    fp = _probs(cls_model, calib)
+    for w in (names[0], "conv2d_7.w_0", names[-1]):  # the stem conv, a depthwise conv, the last conv
+        alone = quant_post_static(cls_model, tmp_path / f"ptq_{w}", calib, "abs_max",
+                                  skip=[n for n in names if n != w])
+        cut = keep_one_layer(full_int8, cls_model, w, OP_TYPES, tmp_path / f"cut_{w}")
+        a, b = _probs(alone, calib), _probs(cut, calib)
+        assert np.array_equal(a, b), (w, np.abs(a - b).max())
+        assert np.abs(a - fp).max() > 1e-5, w  # the layer is quantized
+    with pytest.raises(CannotCut, match="fc_0.w_0"):  # the head's matmul_v2 is no op of OP_TYPES
+        keep_one_layer(full_int8, cls_model, "fc_0.w_0", OP_TYPES, tmp_path / "fc")
+
+
+def test_dequantize_fold_keeps_the_int8_arithmetic(tmp_path, cls_model, calib, full_int8):
+    from slim.graph.dequant_fold import DEQUANT, fold_dequantize
+    from slim.nets.weights import op_weights
+
+    folded, n = fold_dequantize(full_int8, tmp_path / "pi")
+    assert n == 53  # every quantized conv of the v2.0 cls
+    from slim.graph.static_program import open_inference_model
+
+    with open_inference_model(folded) as sm:
+        types = [op.type for op in sm.block.ops]
+    assert DEQUANT not in types and types.count("fake_quantize_range_abs_max") == 53
+    q, f, fp = _probs(full_int8, calib), _probs(folded, calib), _probs(cls_model, calib)
+    diff = np.abs(q - f).max(axis=1)
+    # the same arithmetic in another order: most crops agree to float rounding; where a
+    # product lands on an activation's rounding boundary one int8 step flips, as with
+    # Paddle Inference's IR optimisation on and off
+    assert np.median(diff) < 1e-5, diff
+    assert (q.argmax(1) == f.argmax(1)).mean() >= 0.9
+    assert np.abs(f - fp).max() > 1e-3  # still the int8 model, not the float one
+    assert len(op_weights(folded)) == len(op_weights(full_int8))
