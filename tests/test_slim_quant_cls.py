@@ -162,6 +162,16 @@ def test_fallbacks_when_ptq_misses_the_budget(tmp_path, cls_model, lite_home, mo
     sens = json.loads(caches[0].read_text())
     # the 53 convs: the head's fc is a matmul_v2, which the default op_types leave float
     assert len(sens) == 53 and "conv2d_0.w_0" in sens and "fc_0.w_0" not in sens
+    # every mixed candidate carries the scan; the report keeps its leaders, float layers first
+    mixed = [c for c in r["search"] if c.get("method") == "mixed"]
+    assert len(mixed) == 2 and not any(c.get("sensitivity") for c in r["search"])  # not in the search list
+    if r["slim"]["float_layers"]:
+        top = r["sensitivity_top"]
+        assert len(top) == len(r["slim"]["float_layers"]) + 4 and all(top[w] == sens[w] for w in top)
+        assert min(top.values()) >= max(v for w, v in sens.items() if w not in top)
+        assert set(r["slim"]["float_layers"]) <= set(top)
+    else:
+        assert "sensitivity_top" not in r
 
     # a rerun resumes from the cache: no layer is quantized again
     from slim.methods import layer_sensitivity

@@ -176,6 +176,9 @@ def _finish(ctx: QuantContext, models: Models, stage: Path, sets: list, rank, ch
         report["float_rewritten"] = rewritten
     report.update(family.report_extra(recipe))
     if chosen.sensitivity:
+        # the scan's leaders, so runs can be compared: which layers were kept float, and by what margin
+        ranked = sorted(chosen.sensitivity, key=lambda w: -chosen.sensitivity[w])
+        report["sensitivity_top"] = {w: chosen.sensitivity[w] for w in ranked[:len(chosen.float_layers) + 4]}
         layer_sensitivity_chart(chosen.sensitivity, chosen.float_layers, stage / "sensitivity.png", family.metric)
     if family.report_latency:
         report["latency_ms"] = lat["latency_ms"]

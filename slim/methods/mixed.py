@@ -97,13 +97,13 @@ def mixed(recipe, task, source: Path, work: Path, calib, rank, base_acc: float, 
         for k in range(1, len(order) + 1):
             cand = builders.get(k)
             cand.algo = f"{best_algo} ({k} float)"
+            cand.sensitivity = sens
             tried.append(cand)
             log(f"  mixed, {k} float layer(s) {order[k - 1]}: {task.metric} {cand.accuracy_inference:.4f} "
                 "(Paddle Inference)")
             if cand.int8_ops and base_acc - cand.accuracy_inference <= budget + 1e-12:
                 builders.stop()
                 if gate.check(cand):
-                    cand.sensitivity = sens
                     return cand
     finally:
         builders.stop()

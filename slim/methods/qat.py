@@ -121,12 +121,10 @@ def layers_of(net, source: Path, weight_names: list) -> list:
     return out
 
 
-def _mixed_float_layers(tried: list) -> list:
-    """The float layers of the best mixed-precision candidate (fewest on a tie)."""
+def _best_mixed(tried: list) -> Candidate | None:
+    """The best mixed-precision candidate (fewest float layers on a tie)."""
     mixed_ok = [c for c in tried if c.method == "mixed" and c.ok]
-    if not mixed_ok:
-        return []
-    return list(max(mixed_ok, key=lambda c: (c.accuracy_inference, -len(c.float_layers))).float_layers)
+    return max(mixed_ok, key=lambda c: (c.accuracy_inference, -len(c.float_layers))) if mixed_ok else None
 
 
 @register_method
@@ -151,7 +149,8 @@ class QATMethod(Method):
             return None
         labelled = family.qat_labelled(recipe, q.pool_size) if q.label_weight > 0 else None
         pool, labels = labelled if labelled else (family.calibration(recipe, q.pool_size), None)
-        skip = _mixed_float_layers(ctx.tried) if q.keep_float == "mixed" else []
+        best_mixed = _best_mixed(ctx.tried) if q.keep_float == "mixed" else None
+        skip = list(best_mixed.float_layers) if best_mixed else []
         run = QATRun(q.steps, q.lr, q.batch_size, shape, pact=q.pact, skip=skip)
         if q.anchor:
             run.anchor, run.anchor_share = family.synthetic_anchor(recipe, q.pool_size), q.anchor
@@ -166,7 +165,8 @@ class QATMethod(Method):
                          nb.stat().st_size, str(qdir), str(nb), skip,
                          extra={"qat": {"steps": q.steps, "lr": q.lr, "pact": q.pact,
                                         "labelled_crops": len(labels.labels) if labels else 0,
-                                        "label_weight": q.label_weight if labels else 0.0}})
+                                        "label_weight": q.label_weight if labels else 0.0}},
+                         sensitivity=best_mixed.sensitivity if skip else None)
         ctx.tried.append(cand)
         ctx.report_inference(cand)
         return cand if int8_ops and ctx.within_reach(acc) and ctx.gate.check(cand) else None
