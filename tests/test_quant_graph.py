@@ -31,7 +31,7 @@ def _probs(model_dir, calib):
 
 
 def test_one_layer_cut_is_ptq_with_every_other_layer_skipped(tmp_path, cls_model, calib, full_int8):
-    from slim.graph.one_layer_quant import CannotCut, keep_one_layer
+    from slim.graph.quant_cut import CannotCut, keep_one_layer
     from slim.methods.layer_sensitivity import quantizable_weights
     from slim.methods.ptq import quant_post_static
 
@@ -68,3 +68,29 @@ def test_dequantize_fold_keeps_the_int8_arithmetic(tmp_path, cls_model, calib, f
     assert (q.argmax(1) == f.argmax(1)).mean() >= 0.9
     assert np.abs(f - fp).max() > 1e-3  # still the int8 model, not the float one
     assert len(op_weights(folded)) == len(op_weights(full_int8))
+
+
+def test_mixed_candidate_cut_compiles_to_the_same_arm_model(tmp_path, cls_model, calib, full_int8):
+    """Two layers back in float: the cut gives PaddleSlim's program (bit-equal
+    on Paddle Inference) and a `.nb` with the same ops and the same ARM outputs."""
+    from lite.nbfile import read_nb
+    from lite.opt import opt
+    from lite.targets import get_target
+    from slim.graph.quant_cut import dequantize_layers
+    from slim.methods.ptq import quant_post_static
+
+    skip = ["conv2d_1.w_0", "conv2d_7.w_0"]
+    ptq = quant_post_static(cls_model, tmp_path / "ptq", calib, "abs_max", skip=skip)
+    cut = dequantize_layers(full_int8, cls_model, set(skip).__contains__, OP_TYPES, tmp_path / "cut")
+    assert np.array_equal(_probs(ptq, calib), _probs(cut, calib))
+    nbs = [opt(d, target="arm", out=tmp_path / f"{d.name}.nb") for d in (ptq, cut)]
+    ops = [[(o.type, o.precision) for o in read_nb(nb).ops] for nb in nbs]
+    assert ops[0] == ops[1]
+    convs = [p for t, p in ops[0] if t in ("conv2d", "depthwise_conv2d")]
+    assert len(convs) == 53 and convs.count("int8") == 51  # the two skipped convs stay float
+    t = get_target("arm64-emu")
+    outs = []
+    for nb in nbs:
+        with t.load(str(nb)) as s:
+            outs.append(next(iter(s.run({"x": calib[:4]}).values())))
+    assert np.array_equal(outs[0], outs[1])

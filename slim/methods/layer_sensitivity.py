@@ -1,7 +1,7 @@
 """Per-layer quantization sensitivity for mixed precision: each layer
 quantized alone and the damage measured on Paddle Inference. With plain
 rounding the model is calibrated once and each one-layer model cut out of it
-(slim/graph/one_layer_quant.py: the same model PaddleSlim's PTQ gives with
+(slim/graph/quant_cut.py: the same model PaddleSlim's PTQ gives with
 every other layer skipped, in a fraction of the time); learned rounding
 quantizes each layer alone. The layers are independent, so the scan runs in
 worker processes, one per core; every result goes to the job cache as it
@@ -20,7 +20,7 @@ from tqdm import tqdm
 from lite.atomic import write_bytes
 
 from slim.cache import job_cache
-from slim.graph.one_layer_quant import CannotCut, keep_one_layer
+from slim.graph.quant_cut import CannotCut, keep_one_layer
 from slim.methods.ptq import quant_post_static
 from slim.families import get_family
 from slim.methods.ptq import parse_algo

@@ -7,6 +7,7 @@ core) queued builds are dropped and one under way drops to the lowest CPU
 priority, and the workers start again only if the gate fails."""
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 from lite.errors import LiteError
 
 from slim.methods.base import Candidate, Method, QuantContext, register_method
+from slim.graph.quant_cut import CannotCut, dequantize_layers
 from slim.methods.compile import compile_arm, prepare, score_int8
 from slim.methods.layer_sensitivity import sensitivity
 from slim.methods.ptq import quant_post_static
@@ -32,16 +34,25 @@ class _Build:
     recipe: object                # slim.recipe.QuantRecipe
     task: object
     rank: object
+    full: Path | None = None      # PTQ's output with every layer int8, to cut candidates from
 
     def candidate(self, k: int, skip: list, tag: str = "") -> dict:
-        q = self.recipe.quant
-        out = self.work / f"mixed_{k}{tag}"
-        qdir = quant_post_static(self.source, out, self.calib, self.algo, q.weight_quantize_type, q.batch_size,
-                                 skip=skip, round_type=self.rounding, op_types=q.op_types)
-        qdir = prepare(self.task, qdir, self.recipe)
+        qdir = prepare(self.task, self._quantized(self.work / f"mixed_{k}{tag}", skip), self.recipe)
         nb, int8_ops = compile_arm(qdir, self.work / f"mixed_{k}{tag}.nb")
         acc = score_int8(self.task, qdir, self.rank, self.recipe)
         return Candidate("", "ok", "mixed", acc, int8_ops, nb.stat().st_size, str(qdir), str(nb), skip)
+
+    def _quantized(self, out: Path, skip: list) -> Path:
+        """PaddleSlim's PTQ with `skip` float: cut from the fully quantized
+        model where there is one (the same program, without a calibration)."""
+        q = self.recipe.quant
+        if self.full is not None:
+            try:
+                return dequantize_layers(self.full, self.source, set(skip).__contains__, q.op_types, out)
+            except CannotCut:
+                shutil.rmtree(out, ignore_errors=True)
+        return quant_post_static(self.source, out, self.calib, self.algo, q.weight_quantize_type, q.batch_size,
+                                 skip=skip, round_type=self.rounding, op_types=q.op_types)
 
 
 class _Builders:
@@ -80,10 +91,10 @@ def mixed(recipe, task, source: Path, work: Path, calib, rank, base_acc: float, 
     best_algo = best.algo
     # a fast algorithm may rank the layers when the best one is slow (mse on a 4,400-class head)
     scan_algo = recipe.mixed.scan_algo or best_algo
-    sens = sensitivity(source, work, calib, scan_algo, recipe, task,
-                       full=Path(best.frozen) if best.frozen and scan_algo == best_algo else None)
-    ranked = sorted(sens, key=lambda w: -sens[w])
     a, rounding = parse_algo(best_algo)
+    full = Path(best.frozen) if best.frozen and rounding == "round" else None  # learned rounding: per candidate
+    sens = sensitivity(source, work, calib, scan_algo, recipe, task, full=full if scan_algo == best_algo else None)
+    ranked = sorted(sens, key=lambda w: -sens[w])
     budget = recipe.gate.max_drop_points / 100.0
     room = recipe.mixed.max_nb_ratio * float_bytes - best.nb_bytes_arm if recipe.mixed.max_nb_ratio else np.inf
     order, passed = plan_float_layers(ranked, _weight_sizes(source), room, recipe.mixed.max_float_layers)
@@ -91,7 +102,7 @@ def mixed(recipe, task, source: Path, work: Path, calib, rank, base_acc: float, 
         log(f"  mixed: {len(passed)} sensitive layer(s) stay int8 to keep mixed.max_nb_ratio: {', '.join(passed)}")
     if workers is None:
         workers = cores(2) if payload_bytes(calib, rank) <= MAX_PAYLOAD else 1
-    builders = _Builders(_Build(Path(source), Path(work), calib, a, rounding, recipe, task, rank), order,
+    builders = _Builders(_Build(Path(source), Path(work), calib, a, rounding, recipe, task, rank, full), order,
                          min(workers, len(order)))
     try:
         for k in range(1, len(order) + 1):

@@ -1,13 +1,15 @@
-"""A model with one layer int8, cut out of the fully quantized one.
+"""Models with some layers back in float, cut out of the fully quantized one.
 
 PaddleSlim's PTQ samples every activation on the float model, and each
-weight's scale is its own, so quantizing a layer alone (every other layer in
-`skip_tensor_list`) gives the same scales as quantizing all of them. The
-per-layer sensitivity scan therefore calibrates once and, per layer, undoes
-the quantization of all the others in the frozen program: their inputs read
-the float activation again, their weights get their float values back, and
-the dequantize op after them is bypassed; saving prunes what no one reads.
-That replaces one calibration per layer (seconds each) with a rewrite."""
+weight's scale is its own, so quantizing with some layers in
+`skip_tensor_list` gives the remaining layers the same scales as quantizing
+all of them. The per-layer sensitivity scan (one layer int8) and the mixed
+precision candidates (a few layers float) therefore calibrate once and undo
+the quantization of the chosen layers in the frozen program: their inputs
+read the float activation again, their weights get their float values back,
+and the dequantize op after them is bypassed; saving prunes what no one
+reads. That replaces one calibration per model (seconds each) with a rewrite;
+the program equals PaddleSlim's but for variable names."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -73,6 +75,22 @@ def dequantize_layers(quant_dir: Path, float_dir: Path, back_to_float, op_types:
                             c._rename_input(d_out, out)
         if must_keep and not kept:
             raise CannotCut(f"{must_keep}: no quantized {'/'.join(op_types)} op reads it")
+        _fetch_before_saved_scale(sm)
         out_dir.mkdir(parents=True, exist_ok=True)
         sm.save(out_dir / "inference")
     return out_dir
+
+
+def _fetch_before_saved_scale(sm) -> None:
+    """Saving puts a `scale` (x1) op before each fetch, and the program already
+    ends in the one PaddleSlim's save put there: fetch what that one reads, so
+    the cut program, and its `.nb`, keep a single one."""
+    made = {o: op for op in sm.block.ops for o in op.output_arg_names}
+    fetches = []
+    for v in sm.fetches:
+        op = made.get(v.name)
+        if (op is not None and op.type == "scale" and v.name.startswith("save_infer_model/")
+                and op.attr("scale") == 1.0 and op.attr("bias") == 0.0):
+            v = sm.block.var(op.input("X")[0])
+        fetches.append(v)
+    sm.fetches = fetches
