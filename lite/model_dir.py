@@ -19,6 +19,18 @@ class InferenceModel:
     def name(self) -> str:
         return self.model_dir.name
 
+    def load_form(self) -> tuple[str, dict]:
+        """`paddle.static.load_inference_model`'s path and keywords for these
+        files: PREFIX.pdmodel beside PREFIX.pdiparams by its prefix, as Paddle
+        2.6 wants (the folder-and-names form logs a deprecation warning per
+        load, which a per-layer scan repeats for every layer); else the folder
+        and the file names."""
+        if (self.params_file is not None and self.params_file.stem == self.model_file.stem
+                and self.model_file.suffix == ".pdmodel" and self.params_file.suffix == ".pdiparams"):
+            return str(self.model_dir / self.model_file.stem), {}
+        return str(self.model_dir), {"model_filename": self.model_file.name,
+                                     "params_filename": self.params_file.name if self.params_file else None}
+
 
 def locate(path: str | os.PathLike) -> InferenceModel:
     p = Path(path)

@@ -88,9 +88,8 @@ def output_quant_steps(model_dir: str) -> dict[str, float]:
     paddle.enable_static()
     try:
         exe = paddle.static.Executor(paddle.CPUPlace())
-        prog, _, fetch = paddle.static.load_inference_model(
-            str(m.model_dir / m.model_file.stem) if m.params_file else str(m.model_dir), exe,
-            **({} if m.params_file else {"model_filename": m.model_file.name}))
+        where, names = m.load_form()
+        prog, _, fetch = paddle.static.load_inference_model(where, exe, **names)
         producer = {out: op for op in prog.global_block().ops for out in op.output_arg_names}
         steps = {}
         for var in fetch:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from slim.graph.static_program import open_inference_model, set_param
+from slim.graph.static_program import consumers, open_inference_model, producers, set_param
 
 WEIGHT_SLOTS = ("Filter", "Y")
 
@@ -46,7 +46,7 @@ def dequantize_layers(quant_dir: Path, float_dir: Path, back_to_float, op_types:
     floats = _float_weights(str(float_dir))
     with open_inference_model(quant_dir) as sm:
         block = sm.block
-        made = {o: op for op in block.ops for o in op.output_arg_names}
+        made = producers(block)
         fetched = {v.name for v in sm.fetches}
         kept = False
         for op in list(block.ops):
@@ -66,13 +66,12 @@ def dequantize_layers(quant_dir: Path, float_dir: Path, back_to_float, op_types:
                 op._rename_input(n, made[n].input("X")[0])
             set_param(sm, w, floats[w])
             for out in op.output_arg_names:
-                deq = [c for c in block.ops if out in c.input_arg_names and "dequantize" in c.type]
+                deq = [c for c in consumers(block, out) if "dequantize" in c.type]
                 if len(deq) != 1 or any(o in fetched for o in deq[0].output_arg_names):
                     raise CannotCut(f"{op.type} {w}: its dequantize op is not the single one, or it is a model output")
                 for d_out in deq[0].output_arg_names:
-                    for c in block.ops:
-                        if d_out in c.input_arg_names:
-                            c._rename_input(d_out, out)
+                    for c in consumers(block, d_out):
+                        c._rename_input(d_out, out)
         if must_keep and not kept:
             raise CannotCut(f"{must_keep}: no quantized {'/'.join(op_types)} op reads it")
         _fetch_before_saved_scale(sm)
@@ -85,7 +84,7 @@ def _fetch_before_saved_scale(sm) -> None:
     """Saving puts a `scale` (x1) op before each fetch, and the program already
     ends in the one PaddleSlim's save put there: fetch what that one reads, so
     the cut program, and its `.nb`, keep a single one."""
-    made = {o: op for op in sm.block.ops for o in op.output_arg_names}
+    made = producers(sm.block)
     fetches = []
     for v in sm.fetches:
         op = made.get(v.name)

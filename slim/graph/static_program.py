@@ -58,20 +58,9 @@ def open_inference_model(model_dir: str | Path):
         exe = paddle.static.Executor(paddle.CPUPlace())
         scope = paddle.static.Scope()
         with paddle.static.scope_guard(scope):
-            where, names = _load_form(m)
+            where, names = m.load_form()
             prog, feeds, fetches = paddle.static.load_inference_model(where, exe, **names)
             yield StaticModel(prog, feeds, fetches, exe, scope, m.model_file)
-
-
-def _load_form(m) -> tuple[str, dict]:
-    """PREFIX.pdmodel beside PREFIX.pdiparams is loaded by its prefix, as
-    Paddle 2.6 wants: the folder-and-names form logs a deprecation warning
-    per load, which the per-layer scan would repeat for every layer."""
-    if (m.params_file is not None and m.params_file.stem == m.model_file.stem
-            and m.model_file.suffix == ".pdmodel" and m.params_file.suffix == ".pdiparams"):
-        return str(m.model_dir / m.model_file.stem), {}
-    return str(m.model_dir), {"model_filename": m.model_file.name,
-                              "params_filename": m.params_file.name if m.params_file else None}
 
 
 def fix_input_height(sm: StaticModel, height: int) -> None:
@@ -110,3 +99,8 @@ def set_param(sm, name: str, value: np.ndarray) -> None:
 def consumers(block, name: str) -> list:
     """The ops that read `name`."""
     return [op for op in block.ops if name in op.input_arg_names]
+
+
+def producers(block) -> dict:
+    """Each variable's writing op."""
+    return {o: op for op in block.ops for o in op.output_arg_names}

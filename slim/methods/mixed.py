@@ -23,6 +23,7 @@ from slim.methods.ptq import quant_post_static
 from slim.methods.ptq import parse_algo
 from slim.workers import MAX_PAYLOAD, call, cores, log, payload_bytes, payload_pool, wind_down
 
+
 @dataclass
 class _Build:
     """What building and ranking one candidate needs (picklable)."""
