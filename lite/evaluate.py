@@ -8,6 +8,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .errors import LiteError
+from .model_dir import ModelBuffers
 from .targets import emulation_options, get_target, is_emulated
 
 TASKS = ("cls",)
@@ -58,7 +59,7 @@ def eval_nb(nb: str, reader, task: str = "cls", target: str = "arm64-emu", cpu: 
             "target": t.describe(), "per_item": mod.correct(probs, labels)}
 
 
-def eval_inference(model_dir: str, reader, task: str = "cls", batch_size: int = 32) -> dict:
+def eval_inference(model_dir: str | ModelBuffers, reader, task: str = "cls", batch_size: int = 32) -> dict:
     mod = _task(task)
     from .parity import paddle_inference
 
@@ -113,7 +114,7 @@ def eval_det_nb(nb: str, reader, target: str = "arm64-emu", cpu: str = "generic"
     return r
 
 
-def eval_det_inference(model_dir: str, reader, limit_side_len: int = 960) -> dict:
+def eval_det_inference(model_dir: str | ModelBuffers, reader, limit_side_len: int = 960) -> dict:
     from .ocr.det import hmean
     from .parity import paddle_inference
 
@@ -180,7 +181,7 @@ def eval_rec_nb(nb: str, reader, charset, height: int = 32, min_width: int = 320
     return r
 
 
-def eval_rec_inference(model_dir: str, reader, charset, height: int = 32, min_width: int = 320,
+def eval_rec_inference(model_dir: str | ModelBuffers, reader, charset, height: int = 32, min_width: int = 320,
                        case_insensitive: bool = False, metric: str = "accuracy") -> dict:
     from .ocr.rec import batches, decode
     from .parity import paddle_inference

@@ -32,6 +32,20 @@ class InferenceModel:
                                      "params_filename": self.params_file.name if self.params_file else None}
 
 
+@dataclass(frozen=True)
+class ModelBuffers:
+    """An inference model held in memory, for Paddle Inference to read without
+    files: the program and its parameters in the combined format."""
+    program: bytes
+    params: bytes
+    name: str = "in-memory model"
+
+    def __str__(self) -> str:  # error messages name the model, not its bytes
+        return self.name
+
+    __repr__ = __str__
+
+
 def locate(path: str | os.PathLike) -> InferenceModel:
     p = Path(path)
     if not p.exists():

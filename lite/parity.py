@@ -4,17 +4,21 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import LiteError
-from .model_dir import locate
+from .model_dir import ModelBuffers, locate
 from .nbfile import read_nb
 from .targets import emulation_options, get_target
 
 
-def create_predictor(model_dir: str, ir_optim: bool):
+def create_predictor(model_dir: str | ModelBuffers, ir_optim: bool):
     """A one-thread CPU Paddle Inference predictor (paddle imported here, never beside paddlelite)."""
-    m = locate(model_dir)
     import paddle.inference as pi
 
-    cfg = pi.Config(str(m.model_file), str(m.params_file)) if m.params_file else pi.Config(str(m.model_dir))
+    if isinstance(model_dir, ModelBuffers):
+        cfg = pi.Config()
+        cfg.set_model_buffer(model_dir.program, len(model_dir.program), model_dir.params, len(model_dir.params))
+    else:
+        m = locate(model_dir)
+        cfg = pi.Config(str(m.model_file), str(m.params_file)) if m.params_file else pi.Config(str(m.model_dir))
     cfg.disable_gpu()
     cfg.switch_ir_optim(ir_optim)
     cfg.disable_glog_info()
@@ -22,7 +26,7 @@ def create_predictor(model_dir: str, ir_optim: bool):
     return pi.create_predictor(cfg)
 
 
-def paddle_inference(model_dir: str, feeds: list, ir_optim: bool) -> list[dict[str, np.ndarray]]:
+def paddle_inference(model_dir: str | ModelBuffers, feeds: list, ir_optim: bool) -> list[dict[str, np.ndarray]]:
     """Reference outputs from Paddle Inference."""
     pred = create_predictor(model_dir, ir_optim)
     outs = []
