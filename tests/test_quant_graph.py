@@ -24,28 +24,31 @@ def full_int8(cls_model, calib, tmp_path_factory):
     return quant_post_static(cls_model, tmp_path_factory.mktemp("full") / "q", calib, "abs_max")
 
 
-def _probs(model_dir, calib):
+def _probs(model, calib):
+    from lite.model_dir import ModelBuffers
     from lite.parity import paddle_inference
 
-    return np.concatenate([next(iter(o.values())) for o in paddle_inference(str(model_dir), [[calib]], True)])
+    model = model if isinstance(model, ModelBuffers) else str(model)
+    return np.concatenate([next(iter(o.values())) for o in paddle_inference(model, [[calib]], True)])
 
 
 def test_one_layer_cut_is_ptq_with_every_other_layer_skipped(tmp_path, cls_model, calib, full_int8):
-    from slim.graph.quant_cut import CannotCut, keep_one_layer
+    from slim.graph.quant_cut import CannotCut, OneLayerCuts
     from slim.methods.layer_sensitivity import quantizable_weights
     from slim.methods.ptq import quant_post_static
 
     names = quantizable_weights(cls_model, OP_TYPES)
     fp = _probs(cls_model, calib)
+    cuts = OneLayerCuts(full_int8, cls_model, OP_TYPES)
+    assert cuts.layers == names  # every conv (the head is a matmul_v2, no op of OP_TYPES)
     for w in (names[0], "conv2d_7.w_0", names[-1]):  # the stem conv, a depthwise conv, the last conv
         alone = quant_post_static(cls_model, tmp_path / f"ptq_{w}", calib, "abs_max",
                                   skip=[n for n in names if n != w])
-        cut = keep_one_layer(full_int8, cls_model, w, OP_TYPES, tmp_path / f"cut_{w}")
-        a, b = _probs(alone, calib), _probs(cut, calib)
+        a, b = _probs(alone, calib), _probs(cuts.model(w), calib)
         assert np.array_equal(a, b), (w, np.abs(a - b).max())
         assert np.abs(a - fp).max() > 1e-5, w  # the layer is quantized
-    with pytest.raises(CannotCut, match="fc_0.w_0"):  # the head's matmul_v2 is no op of OP_TYPES
-        keep_one_layer(full_int8, cls_model, "fc_0.w_0", OP_TYPES, tmp_path / "fc")
+    with pytest.raises(CannotCut, match="fc_0.w_0"):
+        cuts.model("fc_0.w_0")
 
 
 def test_dequantize_fold_keeps_the_int8_arithmetic(tmp_path, cls_model, calib, full_int8):

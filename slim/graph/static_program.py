@@ -101,6 +101,43 @@ def consumers(block, name: str) -> list:
     return [op for op in block.ops if name in op.input_arg_names]
 
 
+def consumer_map(block) -> dict:
+    """Each variable's reading ops, for a rewrite that looks up many
+    variables (consumers() scans the whole block per call)."""
+    readers: dict[str, list] = {}
+    for op in block.ops:
+        for n in op.input_arg_names:
+            readers.setdefault(n, []).append(op)
+    return readers
+
+
 def producers(block) -> dict:
     """Each variable's writing op."""
     return {o: op for op in block.ops for o in op.output_arg_names}
+
+
+def drop_dead_ops(block) -> int:
+    """Removes the ops no fetch depends on (what saving prunes), for a
+    program that is serialized without being saved; returns how many."""
+    needed: set = set()
+    dead = []
+    for i in range(len(block.ops) - 1, -1, -1):
+        op = block.ops[i]
+        if op.type in ("feed", "fetch") or any(o in needed for o in op.output_arg_names):
+            needed.update(op.input_arg_names)
+        else:
+            dead.append(i)
+    for i in dead:  # descending; one sync at the end (a sync per removal costs seconds)
+        block._remove_op(i, sync=False)
+    block.program._sync_with_cpp()
+    return len(dead)
+
+
+def serialized_params(sm: StaticModel) -> bytes:
+    """Every persistable variable the program declares, used or not, in the
+    combined-params format Paddle Inference reads (sorted by name)."""
+    import paddle
+    from paddle.static.io import _serialize_persistables  # the public form prunes unused variables first
+
+    with paddle.static.scope_guard(sm.scope):
+        return _serialize_persistables(sm.prog, sm.exe)

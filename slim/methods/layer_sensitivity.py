@@ -1,8 +1,8 @@
 """Per-layer quantization sensitivity for mixed precision: each layer
 quantized alone and the damage measured on Paddle Inference. With plain
 rounding the model is calibrated once and each one-layer model cut out of it
-(slim/graph/quant_cut.py: the same model PaddleSlim's PTQ gives with
-every other layer skipped, in a fraction of the time); learned rounding
+in memory (slim/graph/quant_cut.py: the same model PaddleSlim's PTQ gives
+with every other layer skipped, in a fraction of the time); learned rounding
 quantizes each layer alone. The layers are independent, so the scan runs in
 worker processes, one per core; every result goes to the job cache as it
 comes, and a rerun skips what is there."""
@@ -12,19 +12,21 @@ import json
 import shutil
 from concurrent.futures import as_completed
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from lite.atomic import write_bytes
+from lite.model_dir import ModelBuffers
 
 from slim.cache import job_cache
-from slim.graph.quant_cut import CannotCut, keep_one_layer
+from slim.graph.quant_cut import CannotCut, OneLayerCuts
 from slim.methods.ptq import quant_post_static
 from slim.families import get_family
 from slim.methods.ptq import parse_algo
-from slim.workers import call, cores, payload_pool
+from slim.workers import call, cores, phase_pool
 
 OUTPUT_PROBES = 32      # calibration crops whose outputs rank the layers (mixed.rank_by: output)
 MAX_WORKERS = 4         # each worker holds a model and its calibration data
@@ -44,29 +46,37 @@ class _Scan:
     full: Path | None = None      # every layer quantized, to cut one-layer models from
 
     def damage(self, i: int, w: str) -> float:
-        qdir = self._one_layer(i, w)
+        model = self._one_layer(i, w)
         try:
             if self.judge[0] == "output":
                 _, probe, ref = self.judge
-                return float(np.mean(np.abs(_outputs(qdir, probe) - ref)))
+                return float(np.mean(np.abs(_outputs(model, probe) - ref)))
             _, task, subset, base = self.judge
-            return base - task.score_inference(str(qdir), subset, self.recipe)
+            return base - task.score_inference(model, subset, self.recipe)
         finally:
-            shutil.rmtree(qdir, ignore_errors=True)
+            if isinstance(model, Path):
+                shutil.rmtree(model, ignore_errors=True)
 
     def named_damage(self, i: int, w: str) -> tuple[str, float]:
         return w, self.damage(i, w)
 
-    def _one_layer(self, i: int, w: str) -> Path:
+    def _one_layer(self, i: int, w: str) -> ModelBuffers | Path:
+        """Cut from the fully quantized model, in memory, where there is one; else PaddleSlim's PTQ with the others skipped."""
         q = self.recipe.quant
         if self.full is not None:
             try:
-                return keep_one_layer(self.full, self.model_dir, w, q.op_types, self.work / f"sens_{i}")
+                return _cuts(self.full, self.model_dir, tuple(q.op_types)).model(w)
             except CannotCut:
-                shutil.rmtree(self.work / f"sens_{i}", ignore_errors=True)
+                pass
         return quant_post_static(self.model_dir, self.work / f"sens_{i}", self.calib, self.algo,
                                  q.weight_quantize_type, q.batch_size, skip=[n for n in self.names if n != w],
                                  round_type=self.rounding, op_types=q.op_types)
+
+
+@lru_cache(maxsize=1)
+def _cuts(full: Path, model_dir: Path, op_types: tuple) -> OneLayerCuts:
+    """One per process (each worker opens the quantized program once)."""
+    return OneLayerCuts(full, model_dir, list(op_types))
 
 
 def quantizable_weights(model_dir: Path, op_types: list[str]) -> list[str]:
@@ -121,14 +131,15 @@ def sensitivity(model_dir: Path, work: Path, calib, algo: str, recipe,
         for i, w in todo:
             done(w, scan.damage(i, w))
     else:
-        with payload_pool(n, scan) as pool:
+        with phase_pool(n, scan) as pool:
             for f in as_completed([pool.submit(call, "named_damage", i, w) for i, w in todo]):
                 done(*f.result())
     bar.close()
     return {w: sens[w] for w in names}
 
 
-def _outputs(model_dir: Path, feeds: list) -> np.ndarray:
+def _outputs(model: Path | ModelBuffers, feeds: list) -> np.ndarray:
     from lite.parity import paddle_inference
 
-    return np.concatenate([next(iter(o.values())) for o in paddle_inference(str(model_dir), feeds, ir_optim=True)])
+    model = model if isinstance(model, ModelBuffers) else str(model)
+    return np.concatenate([next(iter(o.values())) for o in paddle_inference(model, feeds, ir_optim=True)])
