@@ -182,7 +182,7 @@ def test_fallbacks_when_ptq_misses_the_budget(tmp_path, cls_model, lite_home, mo
         raise AssertionError("recomputed a cached layer")
 
     monkeypatch.setattr(layer_sensitivity, "quant_post_static", boom)
-    monkeypatch.setattr(layer_sensitivity, "payload_pool", boom)  # the scan's workers
+    monkeypatch.setattr(layer_sensitivity, "phase_pool", boom)  # the scan's workers
     r = load_quant_recipe(recipe)
     calib = calibration_arrays(cls_data.synthetic(16, "calib"), preprocess, 16)
     assert layer_sensitivity.sensitivity(cls_model, tmp_path, calib, "abs_max", r) == sens

@@ -21,7 +21,7 @@ from slim.methods.compile import compile_arm, prepare, score_int8
 from slim.methods.layer_sensitivity import sensitivity
 from slim.methods.ptq import quant_post_static
 from slim.methods.ptq import parse_algo
-from slim.workers import MAX_PAYLOAD, call, cores, log, payload_bytes, payload_pool, wind_down
+from slim.workers import MAX_PAYLOAD, call, cores, log, payload_bytes, phase_pool, wind_down
 
 
 @dataclass
@@ -66,7 +66,7 @@ class _Builders:
     def _fill(self, k: int) -> None:
         if self.pool is None:
             self.generation += 1
-            self.pool = payload_pool(self.workers, self.build)
+            self.pool = phase_pool(self.workers, self.build)
         for j in range(k, min(k + self.workers - 1, len(self.order)) + 1):
             if j not in self.pending:
                 self.pending[j] = self.pool.submit(call, "candidate", j, self.order[:j], f"_{self.generation}")

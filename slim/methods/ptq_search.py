@@ -15,7 +15,7 @@ from lite.errors import LiteError
 from slim.methods.base import Candidate, Method, QuantContext, register_method
 from slim.methods.compile import compile_arm, prepare, score_int8
 from slim.methods.ptq import parse_algo, quant_post_static
-from slim.workers import MAX_PAYLOAD, call, cores, log, payload_bytes, payload_pool
+from slim.workers import MAX_PAYLOAD, call, cores, log, payload_bytes, phase_pool
 
 
 @dataclass
@@ -71,7 +71,7 @@ def build_all(ctx: QuantContext, entries: list[str], workers: int | None = None)
         for e in entries:
             done(e, b.candidate(e))
     else:
-        with payload_pool(workers, b) as pool:
+        with phase_pool(workers, b) as pool:
             futures = {pool.submit(call, "candidate", e): e for e in entries}
             for f in as_completed(futures):
                 done(futures[f], f.result())
