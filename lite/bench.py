@@ -1,6 +1,8 @@
 """`lite bench`: latency on x86, executed ARM instructions on emulated targets."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from .errors import LiteError
@@ -61,11 +63,17 @@ def compare(nb_a: str, nb_b: str, target: str = "x86", threads: int = 1, warmup:
     feeds = [default_inputs(i, shapes)[0] for i in infos]
     sessions = [t.load(nb_a), t.load(nb_b)]
     try:
-        for s, f in zip(sessions, feeds):
-            s.run(f)
-            s.bench(warmup, 0)
         if t.emulated:
-            results = [s.bench(0, repeats) for s in sessions]
+            with ThreadPoolExecutor(2) as ex:
+                list(ex.map(lambda sf: (sf[0].run(sf[1]), sf[0].bench(warmup, 0)), zip(sessions, feeds)))
+        else:
+            for s, f in zip(sessions, feeds):
+                s.run(f)
+                s.bench(warmup, 0)
+        if t.emulated:
+            # counts do not depend on timing: the two emulators run at once, a core each
+            with ThreadPoolExecutor(2) as ex:
+                results = list(ex.map(lambda s: s.bench(0, repeats), sessions))
             a, b = (_summary(r, t, warmup, repeats) for r in results)
             key = "instructions_per_run"
             if key not in a or key not in b:
