@@ -140,3 +140,26 @@ def test_builtin_model_is_the_official_cls(cls_model, tmp_path, monkeypatch):
     for name in ("inference.pdmodel", "inference.pdiparams"):
         assert hashlib.sha256((got / name).read_bytes()).digest() == \
             hashlib.sha256((cls_model / name).read_bytes()).digest()
+
+
+def test_instruction_count_does_not_depend_on_paths_or_environment(cls_arm_nb, tmp_path, monkeypatch):
+    """The guest's argv and environment sit on its stack and used to move a
+    count by up to ~2,000 instructions: the same `.nb` from two folders, or
+    with one more variable set, must count the same."""
+    import shutil
+
+    from lite.bench import bench
+
+    far = tmp_path / "a_much_longer_folder_name_than_the_first" / "model_copy.nb"
+    far.parent.mkdir()
+    shutil.copy(cls_arm_nb, far)
+
+    def count(nb):
+        return bench(str(nb), target="arm64-emu", warmup=0, repeats=1, shapes={"x": (1, 3, 48, 192)})[
+            "instructions_per_run"]
+
+    first = count(cls_arm_nb)
+    assert first > 1_000_000
+    assert count(far) == first
+    monkeypatch.setenv("OCRSLIM_TEST_PADDING", "x" * 77)
+    assert count(cls_arm_nb) == first
