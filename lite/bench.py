@@ -64,22 +64,23 @@ def compare(nb_a: str, nb_b: str, target: str = "x86", threads: int = 1, warmup:
     sessions = [t.load(nb_a), t.load(nb_b)]
     try:
         if t.emulated:
-            with ThreadPoolExecutor(2) as ex:
-                list(ex.map(lambda sf: (sf[0].run(sf[1]), sf[0].bench(warmup, 0)), zip(sessions, feeds)))
-        else:
-            for s, f in zip(sessions, feeds):
-                s.run(f)
-                s.bench(warmup, 0)
-        if t.emulated:
+            def count(session, feed):
+                session.run(feed)
+                session.bench(warmup, 0)
+                return session.bench(0, repeats)
+
             # counts do not depend on timing: the two emulators run at once, a core each
             with ThreadPoolExecutor(2) as ex:
-                results = list(ex.map(lambda s: s.bench(0, repeats), sessions))
+                results = list(ex.map(count, sessions, feeds))
             a, b = (_summary(r, t, warmup, repeats) for r in results)
             key = "instructions_per_run"
             if key not in a or key not in b:
                 raise LiteError("instruction counts unavailable; the qemu plugin did not report")
             ratio = b[key] / a[key]
         else:
+            for s, f in zip(sessions, feeds):
+                s.run(f)
+                s.bench(warmup, 0)
             per = max(1, repeats // rounds)
             times: list[list[float]] = [[], []]
             for _ in range(rounds):

@@ -86,9 +86,9 @@ class _JobPool:
         path.write_bytes(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
         return _PhaseView(self, str(path))
 
-    def close(self, wait: bool = True) -> None:
+    def close(self) -> None:
         if self.pool is not None:
-            (self.pool.shutdown() if wait else wind_down(self.pool))
+            wind_down(self.pool)
             self.pool = None
 
 
@@ -121,7 +121,7 @@ def job_pool(n: int, work: Path):
         yield
     finally:
         if _JOB is not None:
-            _JOB.close(wait=False)
+            _JOB.close()
         _JOB = None
 
 
@@ -139,7 +139,7 @@ def wind_down(pool) -> None:
     killed: paddle answers SIGTERM with a fatal-signal report, and SIGKILL
     leaves the worker's semaphores for the resource tracker to complain about."""
     if isinstance(pool, _PhaseView):  # the job's workers: the next phase spawns new ones
-        pool.job.close(wait=False)
+        pool.job.close()
         return
     for p in list((getattr(pool, "_processes", None) or {}).values()):
         try:

@@ -77,11 +77,11 @@ def _fixed_layout(runner, nb_path: str) -> str:
     """A fresh folder of fixed-length name holding links to the runner, its
     runtime library (found through the runner's $ORIGIN) and the model."""
     stage = tempfile.mkdtemp(prefix="ocrslim-emu.", dir="/tmp" if os.access("/tmp", os.W_OK) else None)
-    for f in os.listdir(os.path.dirname(runner)):
-        if f == "lite_runner" or f.endswith(".so"):
-            os.symlink(os.path.join(os.path.dirname(runner), f), os.path.join(stage, f))
-    if os.path.basename(runner) != "lite_runner":
-        os.symlink(runner, os.path.join(stage, "lite_runner"))
+    lib_dir = os.path.dirname(runner)
+    for f in os.listdir(lib_dir):
+        if f.endswith(".so"):
+            os.symlink(os.path.join(lib_dir, f), os.path.join(stage, f))
+    os.symlink(runner, os.path.join(stage, "lite_runner"))
     os.symlink(os.path.abspath(nb_path), os.path.join(stage, "model.nb"))
     return stage
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from slim.graph.static_program import consumers, open_inference_model, param, producers, set_param
+from slim.graph.static_program import consumer_map, open_inference_model, param, producers, set_param
 
 DEQUANT = "fake_channel_wise_dequantize_max_abs"
 OUT_AXIS = {"conv2d": 0, "depthwise_conv2d": 0, "mul": 1, "matmul_v2": 1}  # a weight's output-channel axis
@@ -25,7 +25,7 @@ def fold_dequantize(qdir: Path, out_dir: Path) -> tuple[Path, int]:
     folded = 0
     with open_inference_model(qdir) as sm:
         block = sm.block
-        made = producers(block)
+        made, readers = producers(block), consumer_map(block)  # a fold renames only the reads of its own output
         fetched = {v.name for v in sm.fetches}
         for deq in [op for op in block.ops if op.type == DEQUANT]:
             scales = deq.input("Scales")
@@ -37,12 +37,12 @@ def fold_dequantize(qdir: Path, out_dir: Path) -> tuple[Path, int]:
             w_name = layer.input("Filter" if "Filter" in layer.input_names else "Y")[0]
             w, s_w, s_x = param(sm, w_name), param(sm, scales[0]), param(sm, scales[1])
             out = deq.output("Out")[0]
-            if w is None or s_w is None or s_x is None or len(consumers(block, w_name)) != 1 or out in fetched:
+            if w is None or s_w is None or s_x is None or len(readers.get(w_name, ())) != 1 or out in fetched:
                 continue
             shape = [1] * w.ndim
             shape[OUT_AXIS[layer.type]] = -1
             set_param(sm, w_name, w * (s_w.reshape(shape) * (float(s_x.reshape(-1)[0]) / (127.0 * 127.0))))
-            for c in consumers(block, out):
+            for c in readers.get(out, ()):
                 c._rename_input(out, deq.input("X")[0])
             folded += 1
         out_dir.mkdir(parents=True, exist_ok=True)
