@@ -63,6 +63,8 @@ class QATConfig:
     pact: bool = True             # PACT: learned activation clipping
     label_weight: float = 0.0     # > 0: the labelled calibration crops (held-out selection crops excluded)
     keep_float: str = ""          # "mixed": the layers of the best mixed-precision candidate stay float
+    init_scales: str = ""         # "ptq": activation scales start from the PTQ candidate QAT continues
+    freeze_scales: bool = True    # with init_scales: keep them (else the moving average continues from them)
     anchor: float = 0.0           # share of each batch drawn from synthetic crops, distilled only: keeps
                                   # the student close to the float model beyond the labelled pool's domain
 
@@ -288,6 +290,8 @@ def load_quant_recipe(path: str | Path | None, default_name: str = "cls_quant.ya
         raise LiteError(f"{path}: `weight_only.rounding` is {r.weight_only.rounding!r}; use gptq or nearest")
     if r.qat.keep_float not in ("", "mixed"):
         raise LiteError(f"{path}: `qat.keep_float` is {r.qat.keep_float!r}; use mixed, or \"\" for none")
+    if r.qat.init_scales not in ("", "ptq"):
+        raise LiteError(f"{path}: `qat.init_scales` is {r.qat.init_scales!r}; use ptq, or \"\" for QAT's own")
     if not 0 <= r.qat.anchor < 1:
         raise LiteError(f"{path}: `qat.anchor` is {r.qat.anchor}; use a share of the batch, at least 0 and below 1")
     if r.qat.label_weight < 0:

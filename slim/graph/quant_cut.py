@@ -53,6 +53,16 @@ def dequantize_layers(quant_dir: Path, float_dir: Path, back_to_float, op_types:
     return out_dir
 
 
+def activation_scales(quant_dir: Path, float_dir: Path, op_types: list[str]) -> dict[str, float]:
+    """{weight: the abs-max scale PTQ gave its op's quantized input} for each
+    quantized op of `op_types` in `quant_dir` (QAT can start from them)."""
+    floats = _float_weights(str(float_dir))
+    with open_inference_model(quant_dir) as sm:
+        made = producers(sm.block)
+        return {w: float(np.asarray(param(sm, made[quantized[0]].input("InScale")[0])).ravel()[0])
+                for _, w, quantized in _quantized_ops(sm.block, floats, op_types, made)}
+
+
 class OneLayerCuts:
     """The one-layer models of one fully quantized program (every quantized
     op of `op_types` but one back in float), in memory for Paddle Inference.
