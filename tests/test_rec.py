@@ -414,3 +414,41 @@ def test_qat_on_labelled_words_keeps_the_named_layers_float(en_dir, tmp_path):
     float_ops = Counter(op.type for op in read_nb(opt(en_dir, target="arm", out=tmp_path / "f.nb")).ops)
     assert ops["depthwise_conv2d:float"] == 2 and ops["depthwise_conv2d:int8"] == len(dw) - 2
     assert ops["conv2d:int8"] > 0 and sum(n for k, n in ops.items() if k.startswith("reshape2")) == float_ops["reshape2"]
+
+
+def test_qat_starts_from_the_ptq_scales(en_dir, tmp_path):
+    """`qat.init_scales: ptq`: the activation quantizers start from a PTQ
+    model's scales (QAT's own moving average reads them far larger); frozen,
+    the QAT model keeps them exactly while its weights train; not frozen, the
+    moving average moves them."""
+    from slim.graph.quant_cut import activation_scales
+    from slim.methods.ptq import quant_post_static
+    from slim.methods.qat import QATRun, qat_finetune
+    from slim.families import get_family
+    from slim.families.base import Models
+    from slim.recipe import load_quant_recipe
+
+    _, train = _real_words(tmp_path, 4)
+    path = tmp_path / "r.yaml"
+    path.write_text(TINY + f"data: {{calib: {train}}}\n")
+    recipe = load_quant_recipe(path)
+    task = get_family("rec")
+    task.bind(recipe, Models("en_number_mobile_v2.0_rec", en_dir, en_dir))
+    calib = task.calibration(recipe, 16)
+    ops = ["depthwise_conv2d"]
+    ptq = activation_scales(quant_post_static(en_dir, tmp_path / "ptq", calib, "avg", op_types=ops), en_dir, ops)
+    assert len(ptq) >= 8 and sum(s > 0 for s in ptq.values()) >= 8
+
+    def qat(frozen):
+        student, teacher, loss, shape = task.qat_setup(en_dir)
+        run = QATRun(steps=2, lr=1e-4, batch_size=4, input_shape=shape, pact=False, act_scales=ptq,
+                     freeze_scales=frozen)
+        out = qat_finetune(student, teacher, loss, tmp_path / f"qat_{frozen}", calib, run, en_dir)
+        return list(activation_scales(out, None, ops).values())  # QAT saves its weights under other names
+
+    start = list(ptq.values())
+    frozen = qat(True)
+    assert len(frozen) == len(start)
+    assert all(abs(f - max(s, 1e-6)) <= 1e-6 * max(s, 1) for f, s in zip(frozen, start))
+    moving = qat(False)
+    assert sum(abs(m - s) > 1e-3 * max(s, 1e-3) for m, s in zip(moving, start)) >= len(start) // 2

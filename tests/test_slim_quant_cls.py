@@ -42,6 +42,7 @@ def test_default_recipe_loads():
     ("quant:\n  strategy: [mixed, ptq]\n", "`quant.strategy`: mixed starts from the best PTQ algorithm; put ptq before it"),
     ("quant:\n  strategy: []\n", "`quant.strategy`: empty"),
     ("qat:\n  anchor: 1.0\n", "`qat.anchor` is 1.0; use a share of the batch, at least 0 and below 1"),
+    ("qat:\n  init_scales: mse\n", "`qat.init_scales` is 'mse'; use ptq, or \"\" for QAT's own"),
 ])
 def test_malformed_recipe_is_named(tmp_path, text, msg):
     f = tmp_path / "r.yaml"

@@ -53,10 +53,11 @@ def dequantize_layers(quant_dir: Path, float_dir: Path, back_to_float, op_types:
     return out_dir
 
 
-def activation_scales(quant_dir: Path, float_dir: Path, op_types: list[str]) -> dict[str, float]:
-    """{weight: the abs-max scale PTQ gave its op's quantized input} for each
-    quantized op of `op_types` in `quant_dir` (QAT can start from them)."""
-    floats = _float_weights(str(float_dir))
+def activation_scales(quant_dir: Path, float_dir: Path | None, op_types: list[str]) -> dict[str, float]:
+    """{weight: the abs-max scale of its op's quantized input}, in op order,
+    for each quantized op of `op_types` in `quant_dir` reading a weight of
+    `float_dir` (None: any weight). QAT can start from a PTQ model's."""
+    floats = _float_weights(str(float_dir)) if float_dir else None
     with open_inference_model(quant_dir) as sm:
         made = producers(sm.block)
         return {w: float(np.asarray(param(sm, made[quantized[0]].input("InScale")[0])).ravel()[0])
@@ -122,7 +123,8 @@ def _quantized_ops(block, floats: dict, op_types: list[str], made: dict) -> list
     for op in block.ops:
         if op.type not in op_types:
             continue
-        w = next((n for s in WEIGHT_SLOTS if s in op.input_names for n in op.input(s) if n in floats), None)
+        w = next((n for s in WEIGHT_SLOTS if s in op.input_names for n in op.input(s)
+                  if floats is None or n in floats), None)
         quantized = _quantized_inputs(op, made)
         if w is not None and quantized:
             found.append((op, w, quantized))
