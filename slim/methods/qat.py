@@ -154,15 +154,10 @@ def layers_of(net, source: Path, weight_names: list) -> list:
     return out
 
 
-def _best_mixed(tried: list) -> Candidate | None:
-    """The best mixed-precision candidate (fewest float layers on a tie)."""
-    mixed_ok = [c for c in tried if c.method == "mixed" and c.ok]
-    return max(mixed_ok, key=lambda c: (c.accuracy_inference, -len(c.float_layers))) if mixed_ok else None
-
-
-def _best_ptq(tried: list) -> Candidate | None:
-    ptq_ok = [c for c in tried if c.method == "ptq" and c.ok]
-    return max(ptq_ok, key=lambda c: c.accuracy_inference) if ptq_ok else None
+def _best(tried: list, method: str) -> Candidate | None:
+    """The best candidate `method` built that keeps the budget (fewest float layers on a tie)."""
+    ok = [c for c in tried if c.method == method and c.ok]
+    return max(ok, key=lambda c: (c.accuracy_inference, -len(c.float_layers))) if ok else None
 
 
 @register_method
@@ -187,11 +182,11 @@ class QATMethod(Method):
             return None
         labelled = family.qat_labelled(recipe, q.pool_size) if q.label_weight > 0 else None
         pool, labels = labelled if labelled else (family.calibration(recipe, q.pool_size), None)
-        best_mixed = _best_mixed(ctx.tried) if q.keep_float == "mixed" else None
+        best_mixed = _best(ctx.tried, "mixed") if q.keep_float == "mixed" else None
         skip = list(best_mixed.float_layers) if best_mixed else []
         run = QATRun(q.steps, q.lr, q.batch_size, shape, pact=q.pact, skip=skip, freeze_scales=q.freeze_scales)
-        start = best_mixed or _best_ptq(ctx.tried)
-        if q.init_scales == "ptq" and start is not None:
+        start = (best_mixed or _best(ctx.tried, "ptq")) if q.init_scales == "ptq" else None
+        if start is not None:
             from slim.graph.quant_cut import activation_scales
 
             run.act_scales = activation_scales(Path(start.dir), Path(ctx.source), recipe.quant.op_types)
