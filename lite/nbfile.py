@@ -29,6 +29,20 @@ KERNEL_ATTR = "__@kernel_type_attr@__"
 # Ops that only move data in or out of the graph.
 _IO_OPS = {"feed", "fetch"}
 
+VERSION_FIELD = slice(2, 18)  # char[16] opt version, NUL-terminated
+
+
+def clean_version_field(data: bytes) -> bytes:
+    """The `.nb` with the bytes after its opt version's NUL set to zero: opt
+    copies the version string into an uninitialised char[16], so two runs on
+    one model wrote files that differed there and nowhere else. The runtime
+    reads the field as a C string, so what follows the NUL is never read."""
+    field = data[VERSION_FIELD]
+    end = field.find(b"\0")
+    if end < 0 or not any(field[end:]):
+        return data
+    return data[:VERSION_FIELD.start + end] + bytes(len(field) - end) + data[VERSION_FIELD.stop:]
+
 
 @dataclass
 class NbOp:

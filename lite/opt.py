@@ -13,7 +13,7 @@ from pathlib import Path
 from .atomic import atomic_path
 from .errors import LiteError
 from .model_dir import InferenceModel, locate, program_ops
-from .nbfile import read_nb
+from .nbfile import clean_version_field, read_nb
 from .nb_compact import compact_nb
 from .program_strip import strip_program
 
@@ -127,8 +127,10 @@ def opt(model: str | os.PathLike, target: str = "arm", quant_weights: str | None
         if p.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
             from .protocol import fatal_reason
             raise LiteError(f"{src}: opt failed: {fatal_reason(p.stderr + p.stdout)}")
-        if compact:
-            tmp.write_bytes(compact_nb(tmp.read_bytes()))
+        data = tmp.read_bytes()
+        clean = clean_version_field(compact_nb(data) if compact else data)  # the same model, the same bytes
+        if clean != data:
+            tmp.write_bytes(clean)
         read_nb(tmp)  # the written file must parse whole
     return out
 
