@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from lite.errors import LiteError
@@ -76,7 +77,10 @@ def _bench_run(args, bench) -> dict:
     from slim.jobs.quant import run
     from slim.recipe import load_quant_recipe
 
-    return run(load_quant_recipe(args.recipe, bench.recipe or get_family(bench.family).default_recipe(args.model)), **kw)
+    recipe = load_quant_recipe(args.recipe, bench.recipe or get_family(bench.family).default_recipe(args.model))
+    if sets.metric:  # a Chinese model's recipe scores exact words; the Latin benchmarks fold to alnum
+        recipe = dataclasses.replace(recipe, gate=dataclasses.replace(recipe.gate, metric=sets.metric))
+    return run(recipe, **kw)
 
 
 def cmd_bench(args):

@@ -142,3 +142,22 @@ def test_bench_sets_are_the_real_ones_and_train_never_gates():
     assert len(words) == len(rows) == 600 and all("_test/images/" in r for r in rows)
     for b in (det, rec, cls):
         assert all("train" not in p for p in b.data)
+
+
+def test_rec_bench_scores_the_benchmarks_protocol_whatever_the_recipe(monkeypatch):
+    """PP-OCRv4's recipe scores exact words (its users' sets are Chinese); on
+    IC15 / IIIT5K / SVT the bench scores letters and digits, case ignored."""
+    import argparse
+
+    import slim.jobs.quant
+    from slim.cli import _bench_run
+    from slim.jobs.registry import BENCHES
+    from slim.recipe import load_quant_recipe
+
+    need(SHARED / "data" / "icdar2015_test")
+    seen = {}
+    monkeypatch.setattr(slim.jobs.quant, "run", lambda recipe, **kw: seen.update(recipe=recipe, **kw))
+    assert load_quant_recipe(None, "rec_ppocrv4_quant.yaml").gate.metric == ""
+    _bench_run(argparse.Namespace(task="rec", model="ch_PP-OCRv4_rec", recipe=None, out=None), BENCHES["rec"])
+    assert seen["recipe"].gate.metric == "accuracy_alnum" and seen["recipe"].model == "ch_PP-OCRv4_rec"
+    assert seen["recipe"].gate.nb_subset == 100 and len(seen["data"]) == 3

@@ -23,6 +23,7 @@ class BenchData:
     data: list = field(default_factory=list)   # gate sets
     images: str | None = None                  # det photos
     calib: str | None = None                   # rec / cls crops (here: cut from the training photos)
+    metric: str | None = None                  # the sets' own protocol, whatever the recipe's gate metric
 
 
 def _root() -> Path:
@@ -36,7 +37,8 @@ def _root() -> Path:
 # per model family: the gate sets and what the job learns from, under the data folder
 SETS = {
     "det": lambda d: BenchData([str(d / DET_TEST)], images=str(d / DET_TRAIN)),
-    "rec": lambda d: BenchData([str(d / s) for s in REC_TEST], calib=str(d / DET_TRAIN)),
+    # IC15 / IIIT5K / SVT are scored as they are published: letters and digits, case ignored
+    "rec": lambda d: BenchData([str(d / s) for s in REC_TEST], calib=str(d / DET_TRAIN), metric="accuracy_alnum"),
     "cls": lambda d: BenchData([str(cls_gate_words(d))], calib=str(d / DET_TRAIN)),
 }
 
