@@ -239,4 +239,5 @@ def test_pooled_and_subset_scores_are_read_off_the_sets(cls_x86_nb):
         read_off, scored = _items_of(fam, reader, sets, full), fam.evaluate_nb(str(cls_x86_nb), reader, recipe, "x86", "")
         assert read_off["per_item"] == scored["per_item"] and read_off["value"] == pytest.approx(scored["value"], abs=1e-12)
     assert 0 < full["a"]["value"] < 1 or 0 < full["b"]["value"] < 1  # items that differ, so the order is checked
+    assert _items_of(fam, sets[1], sets, full) is full["b"]  # a whole set: its own result
     assert _items_of(fam, ListReader("other", cls_data.synthetic(4, "calib")), sets, full) is None
