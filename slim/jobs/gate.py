@@ -98,9 +98,8 @@ def _items_of(family, reader: ListReader, sets: list, full: dict) -> dict | None
     picked = [where.get(id(item)) for item in reader]
     if not picked or None in picked:
         return None
-    whole = {name for name, _ in picked}
-    if len(whole) == 1 and [i for _, i in picked] == list(range(len(full[next(iter(whole))]["per_item"]))):
-        return full[whole.pop()]  # a set itself (nb_subset 0): its own result, metric as scored
+    name = picked[0][0]
+    if picked == [(name, i) for i in range(len(full[name]["per_item"]))]:
+        return full[name]  # a set itself (nb_subset 0): its own result, metric as scored
     items = [full[name]["per_item"][i] for name, i in picked]
     return {"value": float(family.item_metric(np.asarray([items], dtype=float))[0]), "per_item": items}
-
