@@ -180,16 +180,20 @@ def test_tiny_quant_rec_falls_back_to_mixed_precision(tmp_path):
 
     need(EN_ONNX)
     gate, train = _real_words(tmp_path, 40)
+    rows = gate.read_text(encoding="utf-8").splitlines(keepends=True)
+    halves = [tmp_path / "gate_a.txt", tmp_path / "gate_b.txt"]  # two gate sets, pooled as the benches pool theirs
+    for h, part in zip(halves, (rows[::2], rows[1::2])):
+        h.write_text("".join(part), encoding="utf-8")
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(TINY)
     out = tmp_path / "out"
-    p = slim_cli("quant", "rec", "--recipe", str(recipe), "--model", str(EN_ONNX), "--data", str(gate),
+    p = slim_cli("quant", "rec", "--recipe", str(recipe), "--model", str(EN_ONNX), "--data", *map(str, halves),
                  "--calib", str(train), "--out", str(out))
     assert p.returncode == 0, p.stderr[-2000:]
     r = json.loads((out / "report.json").read_text())
     assert r["task"] == "rec" and r["model"] == "en_number_mobile_v2.0_rec"
     assert r["rec"]["dictionary"] == "en_dict.txt" and r["rec"]["classes"] == 97 and r["rec"]["height"] == 32
-    assert r["eval_set"]["parts"] == {"gate": 40} and r["data"]["calibration_real"]
+    assert r["eval_set"]["parts"] == {"gate_a": 20, "gate_b": 20} and r["data"]["calibration_real"]
     # candidates are ranked on the words held out of calibration, never on the gate words
     assert r["selection_set"] == {"name": "train-words-select", "size": 27, "is_gate_set": False}
     plain = r["search"][0]  # so far over budget on Paddle Inference that it never went to the ARM gate
@@ -204,6 +208,11 @@ def test_tiny_quant_rec_falls_back_to_mixed_precision(tmp_path):
     assert b["metric_value"] - s["metric_value"] <= 0.12 + 1e-9
     assert abs(s["metric_value"] - s["metric_value_inference"]) <= 0.05  # the .nb agrees with Paddle Inference
     assert abs(b["metric_value"] - b["metric_value_x86"]) < 1e-9
+    # each set is scored once; the pooled figures are read off their per-crop scores
+    per = r["per_set"]
+    assert [per[k]["size"] for k in ("gate_a", "gate_b")] == [20, 20]
+    assert s["metric_value_inference"] == pytest.approx(sum(v["int8_inference"] for v in per.values()) / 2, abs=1e-12)
+    assert b["metric_value"] == pytest.approx(sum(v["float_nb_x86"] for v in per.values()) / 2, abs=1e-12)
     assert r["ratios"]["nb_bytes"] < 0.75  # the BiLSTM's weights stored int8
     assert (out / "sensitivity.png").is_file() and "sensitivity.png" in (out / "report.md").read_text()
 

@@ -223,21 +223,25 @@ def test_float_layers_are_planned_within_the_size_cap():
     assert plan_float_layers(ranked, numel, -1, 4) == ([], ranked)
 
 
-def test_pooled_and_subset_scores_are_read_off_the_sets(cls_x86_nb):
-    """The float baseline scores each gate set once; the pooled set and the
-    ARM subset take their per-item scores from those, as scoring them gives."""
+@pytest.mark.parametrize("scorer", ["x86 .nb", "Paddle Inference"])
+def test_pooled_and_subset_scores_are_read_off_the_sets(scorer, cls_model, cls_x86_nb):
+    """The float baseline (x86 .nb) and the chosen model's report (Paddle
+    Inference) score each gate set once; the pooled set and the ARM subset
+    take their per-item scores from those, as scoring them gives."""
     from lite.readers import ListReader, evenly
     from slim.families import get_family
-    from slim.jobs.gate import _items_of
+    from slim.jobs.gate import read_off_sets
 
     fam, recipe = get_family("cls"), load_quant_recipe(None)
+    evaluate = (lambda r: fam.evaluate_nb(str(cls_x86_nb), r, recipe, "x86", r.name)) if scorer == "x86 .nb" \
+        else (lambda r: fam.evaluate_inference(str(cls_model), r, recipe))
     crops = list(cls_data.synthetic(44, "eval"))
     sets = [ListReader("a", crops[:20]), ListReader("b", crops[20:])]
-    full = {s.name: fam.evaluate_nb(str(cls_x86_nb), s, recipe, "x86", s.name) for s in sets}
+    full = {s.name: evaluate(s) for s in sets}
     rank = fam.rank_set(sets)
     for reader in (rank, evenly(rank, 15, "subset")):
-        read_off, scored = _items_of(fam, reader, sets, full), fam.evaluate_nb(str(cls_x86_nb), reader, recipe, "x86", "")
+        read_off, scored = read_off_sets(fam, reader, sets, full), evaluate(reader)
         assert read_off["per_item"] == scored["per_item"] and read_off["value"] == pytest.approx(scored["value"], abs=1e-12)
     assert 0 < full["a"]["value"] < 1 or 0 < full["b"]["value"] < 1  # items that differ, so the order is checked
-    assert _items_of(fam, sets[1], sets, full) is full["b"]  # a whole set: its own result
-    assert _items_of(fam, ListReader("other", cls_data.synthetic(4, "calib")), sets, full) is None
+    assert read_off_sets(fam, sets[1], sets, full) is full["b"]  # a whole set: its own result
+    assert read_off_sets(fam, ListReader("other", cls_data.synthetic(4, "calib")), sets, full) is None

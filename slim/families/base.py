@@ -164,8 +164,13 @@ class Family:
         """The kernels an emulated gate scores on (`gate.score_cpu`, else `gate.cpu`)."""
         return (recipe.gate.score_cpu or recipe.gate.cpu) if is_emulated(target) else "generic"
 
-    def score_inference(self, model_dir: str, reader, recipe) -> float:
+    def evaluate_inference(self, model_dir: str, reader, recipe) -> dict:
+        """lite's Paddle Inference evaluation of `model_dir` on `reader`, with
+        `value` and `per_item` as evaluate_nb gives them."""
         raise NotImplementedError
+
+    def score_inference(self, model_dir: str, reader, recipe) -> float:
+        return self.evaluate_inference(model_dir, reader, recipe)["value"]
 
     def bench_shapes(self, recipe) -> dict:
         raise NotImplementedError

@@ -55,10 +55,10 @@ class Cls(Family):
 
         return eval_nb(nb, reader, target=target, cpu=self.gate_cpu(recipe, target), desc=desc)
 
-    def score_inference(self, model_dir, reader, recipe):
+    def evaluate_inference(self, model_dir, reader, recipe):
         from lite.evaluate import eval_inference
 
-        return eval_inference(model_dir, reader)["value"]
+        return eval_inference(model_dir, reader)
 
     def bench_shapes(self, recipe):
         return {"x": (1, 3, 48, 192)}

@@ -90,10 +90,11 @@ class Det(Family):
                         limit_side_len=recipe.gate.limit_side_len, desc=desc)
         return {**r, "per_item": r["per_image"]}
 
-    def score_inference(self, model_dir, reader, recipe):
+    def evaluate_inference(self, model_dir, reader, recipe):
         from lite.evaluate import eval_det_inference
 
-        return eval_det_inference(model_dir, reader, recipe.gate.limit_side_len)["hmean"]
+        r = eval_det_inference(model_dir, reader, recipe.gate.limit_side_len)
+        return {**r, "per_item": r["per_image"]}
 
     def bench_shapes(self, recipe):
         return {"x": tuple(recipe.gate.bench_shape or (1, 3, 640, 640))}

@@ -107,13 +107,13 @@ class Rec(Family):
                            case_insensitive=recipe.gate.case_insensitive, desc=desc,
                            metric=recipe.gate.metric or "accuracy")
 
-    def score_inference(self, model_dir, reader, recipe):
+    def evaluate_inference(self, model_dir, reader, recipe):
         from lite.evaluate import eval_rec_inference
 
         s = self.spec
         return eval_rec_inference(model_dir, reader, s.charset, s.height, s.min_width,
                                   case_insensitive=recipe.gate.case_insensitive,
-                                  metric=recipe.gate.metric or "accuracy")["value"]
+                                  metric=recipe.gate.metric or "accuracy")
 
     def bench_shapes(self, recipe):
         return {"x": tuple(recipe.gate.bench_shape or (1, 3, self.spec.height, self.spec.min_width))}

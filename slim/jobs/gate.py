@@ -82,15 +82,15 @@ def float_baseline(model_dir: Path, name: str, stage: Path, gate: Gate, sets: li
         # the pooled set and the gate subset hold the same crops again: their scores are read
         # off the sets' per-item ones (a float rec crop is ~0.3 s on x86 for PP-OCRv4)
         if rank.name not in full:
-            full[rank.name] = _items_of(family, rank, sets, full) or family.evaluate_nb(
+            full[rank.name] = read_off_sets(family, rank, sets, full) or family.evaluate_nb(
                 str(float_x86), rank, r, "x86", f"float .nb on x86: {rank.name}")
-        on_gate = _items_of(family, gate.reader, sets, full) or gate.evaluate(float_x86, "float", "x86")
+        on_gate = read_off_sets(family, gate.reader, sets, full) or gate.evaluate(float_x86, "float", "x86")
         got = {"acc": on_gate["value"], "items": on_gate["per_item"], "per": {k: v["value"] for k, v in full.items()}}
         write_bytes(cache, json.dumps(got).encode())
     return {"arm": float_arm, "x86": float_x86, **got}
 
 
-def _items_of(family, reader: ListReader, sets: list, full: dict) -> dict | None:
+def read_off_sets(family, reader: ListReader, sets: list, full: dict) -> dict | None:
     """`reader`'s score from the scored sets' per-item ones, when each of its
     items is one of theirs (evenly() and rank_set() hand out the sets' own
     objects); None otherwise."""

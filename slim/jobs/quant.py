@@ -23,10 +23,10 @@ from lite.readers import evenly
 from slim.families import get_family
 from slim.families.base import Family, Models
 from slim.cache import job_cache, sets_digest
-from slim.jobs.gate import Gate, float_baseline
+from slim.jobs.gate import Gate, float_baseline, read_off_sets
 from slim.jobs.stages import pruned_source
 from slim.methods.base import Candidate, QuantContext
-from slim.methods.compile import score_int8
+from slim.methods.compile import evaluate_int8
 from slim.methods.strategies import method
 from slim.recipe import QuantRecipe
 from slim.report.charts import layer_sensitivity_chart
@@ -152,8 +152,10 @@ def _finish(ctx: QuantContext, models: Models, stage: Path, sets: list, rank, ch
     with ThreadPoolExecutor(1) as side:
         # the counts run in qemu processes while this thread scores on Paddle Inference
         counts = side.submit(_counts, recipe, family, base, slim_nb, shapes)
-        int8_per = {s.name: score_int8(family, chosen.dir, s, recipe)
-                    for s in ([rank] if rank.name not in [x.name for x in sets] else []) + sets}
+        # each set scored once; the pooled rank set is read off their per-item scores
+        full = {s.name: evaluate_int8(family, chosen.dir, s, recipe) for s in sets}
+        on_rank = read_off_sets(family, rank, sets, full) or evaluate_int8(family, chosen.dir, rank, recipe)
+        int8_per = {**{k: v["value"] for k, v in full.items()}, rank.name: on_rank["value"]}
         rewritten = _float_rewritten(recipe, models.baseline, shapes, family.fixed_height())
         cost, others = counts.result()
     # alone: a latency measured beside other work is noise (x86 int8 kernels are unreliable: float only)

@@ -27,15 +27,20 @@ def compile_arm(qdir: Path, nb: Path) -> tuple[Path, int]:
     return nb, sum(1 for op in read_nb(nb).ops if op.precision == "int8")
 
 
-def score_int8(task, qdir: Path | str, reader, recipe) -> float:
-    """A quantized candidate's Paddle Inference score, on its program with
-    the dequantize ops folded into the weights (slim/graph/dequant_fold.py:
-    3-4x faster on x86; it differs from the frozen program by as much as
-    Paddle Inference's IR optimisation on and off does)."""
+def evaluate_int8(task, qdir: Path | str, reader, recipe) -> dict:
+    """A quantized candidate's Paddle Inference evaluation (value, per_item),
+    on its program with the dequantize ops folded into the weights
+    (slim/graph/dequant_fold.py: 3-4x faster on x86; it differs from the
+    frozen program by as much as Paddle Inference's IR optimisation on and
+    off does)."""
     from slim.graph.dequant_fold import fold_dequantize
 
     qdir = Path(qdir)
     fast = qdir.parent / (qdir.name + "_pi")
     if not (fast / "inference.pdmodel").is_file():
         fold_dequantize(qdir, fast)
-    return task.score_inference(str(fast), reader, recipe)
+    return task.evaluate_inference(str(fast), reader, recipe)
+
+
+def score_int8(task, qdir: Path | str, reader, recipe) -> float:
+    return evaluate_int8(task, qdir, reader, recipe)["value"]
