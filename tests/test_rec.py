@@ -461,3 +461,44 @@ def test_qat_starts_from_the_ptq_scales(en_dir, tmp_path):
     assert all(abs(f - max(s, 1e-6)) <= 1e-6 * max(s, 1) for f, s in zip(frozen, start))
     moving = qat(False)
     assert sum(abs(m - s) > 1e-3 * max(s, 1e-3) for m, s in zip(moving, start)) >= len(start) // 2
+
+
+def test_interrupted_qat_resumes_where_it_stopped(en_dir, tmp_path):
+    """A QAT fine-tune killed after step 3 of 4 (a checkpoint every 2 steps)
+    leaves no model; a rerun resumes from step 2 and ends with the weights and
+    activation scales of an uninterrupted run: the batches come from one
+    seeded stream, and a checkpoint holds the optimizer and the quantizers."""
+    from slim.graph.quant_cut import activation_scales
+    from slim.methods.finetune import latest_checkpoint
+    from slim.methods.qat import QATRun, qat_finetune
+    from slim.nets.weights import inference_params
+    from slim.families import get_family
+    from slim.families.base import Models
+    from slim.recipe import load_quant_recipe
+
+    _, train = _real_words(tmp_path, 4)
+    path = tmp_path / "r.yaml"
+    path.write_text(TINY + f"data: {{calib: {train}}}\n")
+    recipe = load_quant_recipe(path)
+    task = get_family("rec")
+    task.bind(recipe, Models("en_number_mobile_v2.0_rec", en_dir, en_dir))
+    calib = task.calibration(recipe, 16)
+
+    def qat(tag, stop_after=None):
+        student, teacher, loss, shape = task.qat_setup(en_dir)
+        run = QATRun(steps=4, lr=1e-3, batch_size=4, input_shape=shape, pact=False)  # moving-average scales
+        return qat_finetune(student, teacher, loss, tmp_path / tag, calib, run, en_dir, ckpt_dir=tmp_path / f"ckpt_{tag[0]}",
+                            every=2, stop_after=stop_after)
+
+    straight = qat("a")
+    assert qat("b-killed", stop_after=3) is None and not (tmp_path / "b-killed").exists()
+    assert latest_checkpoint(tmp_path / "ckpt_b")[0] == 2
+    resumed = qat("b")
+    assert latest_checkpoint(tmp_path / "ckpt_b")[0] == 4
+    ops = ["conv2d", "depthwise_conv2d"]
+    a, b = activation_scales(straight, None, ops), activation_scales(resumed, None, ops)
+    assert len(a) > 10 and list(a.values()) == list(b.values())  # QAT names weights per process: compared in order
+    wa, wb = inference_params(straight), inference_params(resumed)
+    assert len(wa) == len(wb) > 40 and all(np.array_equal(x, y) for (_, x), (_, y) in zip(wa, wb))
+    # and the training moved them: a resumed run that restarted from the float weights would differ
+    assert any(not np.array_equal(x, y) for (_, x), (_, y) in zip(wa, inference_params(en_dir)) if x.shape == y.shape)

@@ -1,7 +1,8 @@
 """Resumable fine-tuning for any network: Adam over a cosine schedule, with
 checkpoints (weights, optimizer, step) written by atomic rename every N
 steps; a rerun resumes from the latest one. Used by the det distillation
-(slim/methods/det_distill.py) and the rec prune fine-tune."""
+(slim/methods/det_distill.py), the rec prune fine-tune and QAT (constant
+learning rate)."""
 from __future__ import annotations
 
 import json
@@ -56,14 +57,15 @@ def _save(student, opt, step: int, ckpt_dir: Path) -> None:
             old.unlink()
 
 
-def resumable_adam(student, lr: float, steps: int, ckpt_dir: Path):
-    """(Adam over a cosine schedule, the step to start from), restored from the
-    latest checkpoint when there is one; the optimizer's state carries the
-    schedule's position, so nothing needs replaying."""
+def resumable_adam(student, lr: float, steps: int, ckpt_dir: Path, cosine: bool = True):
+    """(Adam over a cosine schedule, or at a constant `lr` (then the schedule
+    is None), the step to start from), restored from the latest checkpoint
+    when there is one; the optimizer's state carries the schedule's
+    position, so nothing needs replaying."""
     import paddle
 
-    sched = paddle.optimizer.lr.CosineAnnealingDecay(lr, T_max=max(1, steps))
-    opt = paddle.optimizer.Adam(sched, parameters=student.parameters(), weight_decay=0.0)
+    sched = paddle.optimizer.lr.CosineAnnealingDecay(lr, T_max=max(1, steps)) if cosine else None
+    opt = paddle.optimizer.Adam(sched if cosine else lr, parameters=student.parameters(), weight_decay=0.0)
     start, ckpt = latest_checkpoint(ckpt_dir)
     if ckpt is not None:
         student.set_state_dict(paddle.load(str(ckpt) + ".pdparams"))
@@ -72,18 +74,18 @@ def resumable_adam(student, lr: float, steps: int, ckpt_dir: Path):
 
 
 def train_steps(student, opt, sched, start: int, steps: int, ckpt_dir: Path, every: int, loss_at,
-                save: bool = True, stop_after: int | None = None) -> list[float]:
+                save: bool = True, stop_after: int | None = None, desc: str = "distillation fine-tune") -> list[float]:
     """Steps `start`..`steps` of `loss_at(step)`, a checkpoint every `every`
     steps and at the end; `stop_after` ends early as an interruption would."""
     losses = []
-    bar = tqdm(range(start, steps), desc="distillation fine-tune", unit="step", initial=start, total=steps,
-               disable=not save)
+    bar = tqdm(range(start, steps), desc=desc, unit="step", initial=start, total=steps, disable=not save)
     for step in bar:
         loss = loss_at(step)
         loss.backward()
         opt.step()
         opt.clear_grad()
-        sched.step()
+        if sched is not None:
+            sched.step()
         losses.append(float(loss))
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         if save and ((step + 1) % every == 0 or step + 1 == steps):

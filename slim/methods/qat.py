@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from lite.errors import LiteError
 
 from slim.methods.base import Candidate, Method, QuantContext, register_method
 from slim.methods.compile import compile_arm, prepare, score_int8
+from slim.methods.finetune import latest_checkpoint, resumable_adam, train_steps
 from slim.workers import log
 
 QAT_CONFIG = {
@@ -52,9 +52,14 @@ class QATRun:
 
 
 def qat_finetune(student, teacher, loss_fn, out_dir: Path, pool: np.ndarray, run: QATRun, source: Path,
-                 labelled: Labelled | None = None) -> Path:
+                 labelled: Labelled | None = None, ckpt_dir: Path | None = None, every: int = 50,
+                 stop_after: int | None = None) -> Path | None:
     """`student` and `teacher`: two copies of the float network loaded from
-    `source` (eval mode); `loss_fn(student_out, teacher_out, F)`."""
+    `source` (eval mode); `loss_fn(student_out, teacher_out, F)`. With
+    `ckpt_dir`, a checkpoint every `every` steps, and a rerun resumes from
+    the latest (`stop_after` ends early, as an interruption would: None)."""
+    import tempfile
+
     import paddle
     import paddle.nn.functional as F
     from paddleslim import QAT
@@ -65,7 +70,6 @@ def qat_finetune(student, teacher, loss_fn, out_dir: Path, pool: np.ndarray, run
 
     paddle.disable_static()
     paddle.seed(run.seed)
-    rng = np.random.RandomState(run.seed)
     teacher.eval()
     for layer in layers_of(student, source, run.skip):
         layer.skip_quant = True  # paddleslim's QAT leaves these float
@@ -73,7 +77,9 @@ def qat_finetune(student, teacher, loss_fn, out_dir: Path, pool: np.ndarray, run
     quanter = QAT(config=config)
     quiet_paddleslim()
     started = _start_from(student, source, run.act_scales, quanter)
-    opt = paddle.optimizer.Adam(learning_rate=run.lr, parameters=student.parameters())
+    scratch = None if ckpt_dir else tempfile.TemporaryDirectory(prefix="qat.")
+    ckpt_dir = Path(ckpt_dir or scratch.name)
+    opt, _, start = resumable_adam(student, run.lr, run.steps, ckpt_dir, cosine=False)  # restores the scales too
     student.train()
     for layer in student.sublayers():  # a small pool must not move the BN statistics
         if isinstance(layer, (paddle.nn.BatchNorm, paddle.nn.BatchNorm2D)):
@@ -82,12 +88,13 @@ def qat_finetune(student, teacher, loss_fn, out_dir: Path, pool: np.ndarray, run
         for quant in started:
             quant.eval()
     desc = "QAT fine-tune" + (" (PACT)" if run.pact else "") + (", with labels" if labelled else "")
-    n_anchor = int(round(run.batch_size * run.anchor_share)) if run.anchor is not None else 0
-    for _ in tqdm(range(run.steps), desc=desc, unit="step", leave=False):
-        idx = rng.choice(len(pool), min(run.batch_size - n_anchor, len(pool)), replace=False)
+    draws = _draws(run, len(pool))
+
+    def loss_at(step: int):
+        idx, anchor = draws[step]
         batch = pool[idx]
-        if n_anchor:  # anchor crops come last: the labelled loss reads the first len(idx) outputs
-            batch = np.concatenate([batch, run.anchor[rng.choice(len(run.anchor), n_anchor, replace=False)]])
+        if anchor is not None:  # anchor crops come last: the labelled loss reads the first len(idx) outputs
+            batch = np.concatenate([batch, run.anchor[anchor]])
         x = paddle.to_tensor(batch)
         with paddle.no_grad():
             t = teacher(x)
@@ -95,9 +102,15 @@ def qat_finetune(student, teacher, loss_fn, out_dir: Path, pool: np.ndarray, run
         loss = loss_fn(out, t, F)
         if labelled is not None and labelled.weight:
             loss = loss + labelled.weight * labelled.loss(out[:len(idx)], [labelled.labels[i] for i in idx], F)
-        loss.backward()
-        opt.step()
-        opt.clear_grad()
+        return loss
+
+    try:
+        train_steps(student, opt, None, start, run.steps, ckpt_dir, every, loss_at, stop_after=stop_after, desc=desc)
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
+    if stop_after is not None and stop_after < run.steps:
+        return None
     student.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     spec = [paddle.static.InputSpec(shape=run.input_shape, dtype="float32", name="x")]
@@ -105,6 +118,19 @@ def qat_finetune(student, teacher, loss_fn, out_dir: Path, pool: np.ndarray, run
     quanter.save_quantized_model(student, str(out_dir / "inference"), input_spec=spec)
     fold_bias_reshapes(out_dir)  # as for float exports: Lite fuses the conv biases back
     return out_dir
+
+
+def _draws(run: QATRun, n: int) -> list:
+    """Every step's (pool indices, anchor indices or None), drawn in order
+    from one seeded stream, so a resumed run trains on the batches an
+    uninterrupted one would."""
+    rng = np.random.RandomState(run.seed)
+    n_anchor = int(round(run.batch_size * run.anchor_share)) if run.anchor is not None else 0
+    out = []
+    for _ in range(run.steps):
+        idx = rng.choice(n, min(run.batch_size - n_anchor, n), replace=False)
+        out.append((idx, rng.choice(len(run.anchor), n_anchor, replace=False) if n_anchor else None))
+    return out
 
 
 def _start_from(student, source: Path, scales: dict | None, quanter) -> list:
@@ -154,6 +180,22 @@ def layers_of(net, source: Path, weight_names: list) -> list:
     return out
 
 
+def _checkpoints(source: Path, run: QATRun, pool: np.ndarray, labelled: Labelled | None) -> Path:
+    """The job cache's checkpoint folder for this fine-tune: keyed by the
+    source's weights, the run's settings and the data it trains on."""
+    import hashlib
+
+    from slim.cache import job_cache
+
+    h = hashlib.sha256(np.ascontiguousarray(pool).tobytes())
+    if run.anchor is not None:
+        h.update(np.ascontiguousarray(run.anchor).tobytes())
+    if labelled is not None:
+        h.update(repr((labelled.labels, labelled.weight)).encode())
+    settings = {k: v for k, v in vars(run).items() if k not in ("anchor", "act_scales")}
+    return job_cache(source, "qat", settings, run.act_scales, h.hexdigest()) / "checkpoints"
+
+
 def _best(tried: list, method: str) -> Candidate | None:
     """The best candidate `method` built that keeps the budget (fewest float layers on a tie)."""
     ok = [c for c in tried if c.method == method and c.ok]
@@ -196,7 +238,11 @@ class QATMethod(Method):
             + (f", {len(skip)} layer(s) float as in the best mixed candidate" if skip else "")
             + (f", activation scales from {start.algo}" + (" (frozen)" if q.freeze_scales else "")
                if run.act_scales else ""))
-        qdir = qat_finetune(student, teacher, loss, ctx.work / "qat", pool, run, ctx.source, labels)
+        ckpt = _checkpoints(ctx.source, run, pool, labels)
+        step, _ = latest_checkpoint(ckpt)
+        if step:
+            log(f"  QAT: resuming from step {step} of {q.steps} ({ckpt})")
+        qdir = qat_finetune(student, teacher, loss, ctx.work / "qat", pool, run, ctx.source, labels, ckpt)
         qdir = prepare(family, qdir, recipe)
         nb, int8_ops = compile_arm(qdir, ctx.work / "qat.nb")
         acc = score_int8(family, qdir, ctx.select, recipe)
