@@ -378,6 +378,22 @@ def test_alnum_protocol_ignores_case_and_punctuation():
     assert r["accuracy"] == pytest.approx(2 / 3)
 
 
+def _tiny_rec_task(tmp_path, en_dir):
+    """(recipe, rec family bound to the en_number model): the TINY recipe
+    calibrating on words cut from twelve ICDAR 2015 training photos."""
+    from slim.families import get_family
+    from slim.families.base import Models
+    from slim.recipe import load_quant_recipe
+
+    _, train = _real_words(tmp_path, 4)
+    path = tmp_path / "r.yaml"
+    path.write_text(TINY + f"data: {{calib: {train}}}\n")
+    recipe = load_quant_recipe(path)
+    task = get_family("rec")
+    task.bind(recipe, Models("en_number_mobile_v2.0_rec", en_dir, en_dir))
+    return recipe, task
+
+
 def test_qat_on_labelled_words_keeps_the_named_layers_float(en_dir, tmp_path):
     """QAT with labels: the pool is the labelled calibration words minus the
     held-out selection words (those rank the candidates), each label encodes
@@ -390,18 +406,10 @@ def test_qat_on_labelled_words_keeps_the_named_layers_float(en_dir, tmp_path):
     from slim.data import sources
     from slim.nets.weights import op_weights
     from slim.methods.qat import QATRun, layers_of, qat_finetune
-    from slim.families import get_family
-    from slim.families.base import Models
-    from slim.recipe import load_quant_recipe
 
-    _, train = _real_words(tmp_path, 4)
-    path = tmp_path / "r.yaml"
-    path.write_text(TINY + f"data: {{calib: {train}}}\n")
-    recipe = load_quant_recipe(path)
+    recipe, task = _tiny_rec_task(tmp_path, en_dir)
     recipe.qat.label_weight = 0.5
-    task = get_family("rec")
-    task.bind(recipe, Models("en_number_mobile_v2.0_rec", en_dir, en_dir))
-    words, select = sources.crops(train), task.selection_set(recipe)
+    words, select = sources.crops(recipe.data.calib), task.selection_set(recipe)
     pool, labelled = task.qat_labelled(recipe, 4096)
     assert len(select) == 27 and len(pool) == len(labelled.labels) and labelled.weight == 0.5  # 59 words, 32 calibrate
     assert len(words) - 27 - 6 <= len(pool) <= len(words) - 27  # a few words have no letter of the dictionary
@@ -433,16 +441,8 @@ def test_qat_starts_from_the_ptq_scales(en_dir, tmp_path):
     from slim.graph.quant_cut import activation_scales
     from slim.methods.ptq import quant_post_static
     from slim.methods.qat import QATRun, qat_finetune
-    from slim.families import get_family
-    from slim.families.base import Models
-    from slim.recipe import load_quant_recipe
 
-    _, train = _real_words(tmp_path, 4)
-    path = tmp_path / "r.yaml"
-    path.write_text(TINY + f"data: {{calib: {train}}}\n")
-    recipe = load_quant_recipe(path)
-    task = get_family("rec")
-    task.bind(recipe, Models("en_number_mobile_v2.0_rec", en_dir, en_dir))
+    recipe, task = _tiny_rec_task(tmp_path, en_dir)
     calib = task.calibration(recipe, 16)
     ops = ["depthwise_conv2d"]
     ptq = activation_scales(quant_post_static(en_dir, tmp_path / "ptq", calib, "avg", op_types=ops), en_dir, ops)
@@ -472,16 +472,8 @@ def test_interrupted_qat_resumes_where_it_stopped(en_dir, tmp_path):
     from slim.methods.finetune import latest_checkpoint
     from slim.methods.qat import QATRun, qat_finetune
     from slim.nets.weights import inference_params
-    from slim.families import get_family
-    from slim.families.base import Models
-    from slim.recipe import load_quant_recipe
 
-    _, train = _real_words(tmp_path, 4)
-    path = tmp_path / "r.yaml"
-    path.write_text(TINY + f"data: {{calib: {train}}}\n")
-    recipe = load_quant_recipe(path)
-    task = get_family("rec")
-    task.bind(recipe, Models("en_number_mobile_v2.0_rec", en_dir, en_dir))
+    recipe, task = _tiny_rec_task(tmp_path, en_dir)
     calib = task.calibration(recipe, 16)
 
     def qat(tag, stop_after=None):
