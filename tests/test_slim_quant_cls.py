@@ -245,3 +245,31 @@ def test_pooled_and_subset_scores_are_read_off_the_sets(scorer, cls_model, cls_x
     assert 0 < full["a"]["value"] < 1 or 0 < full["b"]["value"] < 1  # items that differ, so the order is checked
     assert read_off_sets(fam, sets[1], sets, full) is full["b"]  # a whole set: its own result
     assert read_off_sets(fam, ListReader("other", cls_data.synthetic(4, "calib")), sets, full) is None
+
+
+def test_the_gate_scores_a_nb_once(tmp_path, cls_model, cls_x86_nb, cls_arm_nb):
+    """A `.nb` the gate scored before (same bytes, target and items) is read
+    from its cache, so an interrupted job's rerun or a second bench does not
+    emulate it again; a different `.nb` or other items are scored afresh."""
+    from lite.opt import opt
+    from lite.readers import ListReader
+    from slim.families import get_family
+    from slim.jobs.gate import Gate
+
+    fam, recipe = get_family("cls"), load_quant_recipe(None)
+    crops = ListReader("g", list(cls_data.synthetic(12, "eval")))
+    first = Gate(recipe, fam, crops, cache=tmp_path / "gate").evaluate(cls_x86_nb, "float", "x86")
+    again = tmp_path / "again.nb"
+    opt(cls_model, target="x86", out=again)  # the same model converted again: the same bytes
+    calls = []
+    real = fam.evaluate_nb
+    fam.evaluate_nb = lambda *a, **k: calls.append(a) or real(*a, **k)
+    try:
+        second = Gate(recipe, fam, crops, cache=tmp_path / "gate").evaluate(again, "float", "x86")
+        assert calls == [] and second == json.loads(json.dumps(first)) and len(second["per_item"]) == 12
+        other = ListReader("g", list(cls_data.synthetic(12, "eval"))[:6])
+        Gate(recipe, fam, other, cache=tmp_path / "gate-other").evaluate(again, "float", "x86")
+        arm = Gate(recipe, fam, crops, cache=tmp_path / "gate").evaluate(cls_arm_nb, "float", "arm64-emu")
+        assert len(calls) == 2 and arm["per_item"] == first["per_item"]  # float .nb files agree
+    finally:
+        fam.evaluate_nb = real

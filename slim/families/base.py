@@ -197,6 +197,12 @@ class Family:
 
         return calibration_arrays(self.synthetic_calibration(n, "calib"), self.calib_preprocess, n)
 
+    def eval_key(self, recipe) -> list:
+        """What, beside the model and the items, decides an evaluation's
+        result (cached scores are keyed by it)."""
+        g = recipe.gate
+        return [self.metric, g.metric, g.case_insensitive, g.limit_side_len]
+
     def report_extra(self, recipe) -> dict:
         """Task-specific facts for report.json."""
         return {}

@@ -127,6 +127,10 @@ class Rec(Family):
             return None, None, None
         return {"height": r["height"], "min_width": r["min_width"]}, r.get("classes"), r.get("dictionary")
 
+    def eval_key(self, recipe):
+        s = self.spec
+        return super().eval_key(recipe) + ["".join(s.charset.classes), s.charset.use_space, s.height, s.min_width]
+
     def report_extra(self, recipe):
         s = self.spec
         return {"rec": {"dictionary": s.charset.source, "classes": len(s.charset), "use_space": s.charset.use_space,

@@ -3,6 +3,7 @@ against the float model on the same items, and the float model's own scores
 (computed beside the PTQ search, cached per weights and eval sets)."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -24,8 +25,9 @@ class Gate:
     scored through its x86 `.nb` (float `.nb` files agree with the ARM one:
     tests), so emulated ARM time goes to the int8 candidates alone."""
 
-    def __init__(self, recipe, family, reader: ListReader):
+    def __init__(self, recipe, family, reader: ListReader, cache: Path | None = None):
         self.recipe, self.family, self.reader = recipe, family, reader
+        self.cache = cache  # a folder for this reader's results, by .nb bytes (None: none kept)
         self.baseline_future = None  # float_baseline(), running beside the first method
         self.log: list[dict] = []
         self.items: dict[str, list] = {}  # each measured .nb's per-item scores, for the drop's interval
@@ -38,11 +40,29 @@ class Gate:
         return self.evaluate(nb, label, target)["value"]
 
     def evaluate(self, nb: Path, label: str, target: str | None = None) -> dict:
+        """The family's evaluation of `nb` on the gate items; a `.nb` with the
+        same bytes was scored before on this target and these items (an
+        interrupted job's rerun, a bench run again): read from the cache."""
         target = target or self.recipe.gate.target
-        r = self.family.evaluate_nb(str(nb), self.reader, self.recipe, target,
-                                    f"{label} .nb on {target}: {self.reader.name}")
+        where = f"{label} .nb on {target}: {self.reader.name}"
+        file = self._cache_file(Path(nb), target)
+        if file is not None and file.is_file():
+            r = json.loads(file.read_text())
+            log(f"  {where}: scored before ({file})")
+        else:
+            r = self.family.evaluate_nb(str(nb), self.reader, self.recipe, target, where)
+            if file is not None:
+                write_bytes(file, json.dumps(r, default=_plain).encode())
         self.items[str(nb)] = r["per_item"]
         return r
+
+    def _cache_file(self, nb: Path, target: str) -> Path | None:
+        if self.cache is None:
+            return None
+        h = hashlib.sha256(nb.read_bytes())  # opt writes the same bytes for the same model (lite.opt)
+        h.update(json.dumps([target, self.family.gate_cpu(self.recipe, target), *self.family.eval_key(self.recipe)],
+                            default=str).encode())
+        return self.cache / f"{h.hexdigest()[:16]}.json"
 
     def drop_interval(self, nb: Path) -> dict | None:
         """How far the float-minus-`nb` drop (points) moves when the gate items
@@ -88,6 +108,11 @@ def float_baseline(model_dir: Path, name: str, stage: Path, gate: Gate, sets: li
         got = {"acc": on_gate["value"], "items": on_gate["per_item"], "per": {k: v["value"] for k, v in full.items()}}
         write_bytes(cache, json.dumps(got).encode())
     return {"arm": float_arm, "x86": float_x86, **got}
+
+
+def _plain(o):
+    """JSON for numpy values in an evaluation's result."""
+    return o.tolist() if hasattr(o, "tolist") else str(o)
 
 
 def read_off_sets(family, reader: ListReader, sets: list, full: dict) -> dict | None:
