@@ -273,3 +273,27 @@ def test_the_gate_scores_a_nb_once(tmp_path, cls_model, cls_x86_nb, cls_arm_nb):
         assert len(calls) == 2 and arm["per_item"] == first["per_item"]  # float .nb files agree
     finally:
         fam.evaluate_nb = real
+
+
+def test_a_rerun_reads_the_gate_from_the_cache_and_says_so(tmp_path, cls_model, real_cls_data):
+    """The same job run twice on one cache: the second gates the same `.nb`
+    (same bytes) from the cache, with the same figures, and both reports say
+    which way each score came."""
+    train, all_gate = real_cls_data
+    gate = tmp_path / "gate.txt"  # items no other test gates on: the session's cache has not seen them
+    gate.write_text("".join(all_gate.read_text(encoding="utf-8").splitlines(keepends=True)[:15]), encoding="utf-8")
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text("quant:\n  algos: [hist]\n  calib_size: 32\n  batch_size: 16\ngate:\n  max_drop_points: 4\n")
+    reports = []
+    for k in range(2):
+        out = tmp_path / f"out{k}"
+        p = slim_cli("quant", "cls", "--model", str(cls_model), "--recipe", str(recipe), "--calib", str(train),
+                     "--data", str(gate), "--out", str(out))
+        assert p.returncode == 0, p.stderr[-3000:]
+        reports.append((json.loads((out / "report.json").read_text()), (out / "report.md").read_text(), p.stderr))
+    (r1, md1, err1), (r2, md2, err2) = reports
+    assert len(r1["gate"]) == len(r2["gate"]) >= 1  # each gated candidate: measured once, then read
+    assert not any(g["scored_before"] for g in r1["gate"]) and all(g["scored_before"] for g in r2["gate"])
+    assert r2["slim"]["metric_value"] == r1["slim"]["metric_value"] and r2["drop_interval"] == r1["drop_interval"]
+    assert "scored before" in err2 and "scored before" not in err1
+    assert "read from the job cache" in md2 and "read from the job cache" not in md1

@@ -31,6 +31,7 @@ class Gate:
         self.baseline_future = None  # float_baseline(), running beside the first method
         self.log: list[dict] = []
         self.items: dict[str, list] = {}  # each measured .nb's per-item scores, for the drop's interval
+        self.cached: set[str] = set()  # the .nb files whose scores came from the cache
 
     @property
     def base(self) -> float:
@@ -48,6 +49,7 @@ class Gate:
         file = self._cache_file(Path(nb), target)
         if file is not None and file.is_file():
             r = json.loads(file.read_text())
+            self.cached.add(str(nb))
             log(f"  {where}: scored before ({file})")
         else:
             r = self.family.evaluate_nb(str(nb), self.reader, self.recipe, target, where)
@@ -78,7 +80,8 @@ class Gate:
         drop = self.base - value
         ok = drop <= self.recipe.gate.max_drop_points / 100.0 + 1e-12
         self.log.append({"algo": cand.algo, "float_layers": cand.float_layers,
-                         "accuracy_nb_arm": value, "drop_points": 100 * drop, "passed": ok})
+                         "accuracy_nb_arm": value, "drop_points": 100 * drop, "passed": ok,
+                         "scored_before": str(Path(cand.nb)) in self.cached})
         log(f"  gate {cand.algo}: ARM .nb {self.family.metric} {value:.4f} on {len(self.reader)} {self.family.unit}, "
             f"drop {100 * drop:+.2f} points" + ("" if ok else " (over budget)"))
         cand.accuracy_nb_arm = value

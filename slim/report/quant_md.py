@@ -122,6 +122,10 @@ def _candidates(r: dict) -> list[str]:
     for c in r["search"]:
         acc = f"{c['accuracy_inference']:.4f}" if "accuracy_inference" in c else "-"
         lines.append(f"| {c['algo']} | {c['status']} | {acc} | {c.get('nb_bytes_arm', '-')} |")
+    again = [g["algo"] for g in r.get("gate", []) if g.get("scored_before")]
+    if again:
+        lines += ["", "ARM gate scores read from the job cache (the same `.nb` bytes were scored on the same "
+                  f"items before): {', '.join(again)}."]
     return lines
 
 
