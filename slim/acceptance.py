@@ -36,14 +36,26 @@ def _detq_accuracy(r: Report) -> tuple:
             "float model on these images: 0.238", True)
 
 
-# (label, value from the report, limit, reference, at least instead of at most); a callable row gives all five
+def _cold_time(limit: int, ref: str):
+    """The whole job's time, a target only a cold run can meet: a rerun that
+    read ARM gate scores from the cache did not do the job's slowest part."""
+    def row(r: Report) -> tuple:
+        if any(g.get("scored_before") for g in r.extra.get("gate") or []):
+            return ("whole job (s), a rerun: gate scores read from the cache", r.seconds, limit,
+                    "not timed: run with a fresh OCRSLIM_HOME", False, False)
+        return "whole job (s)", r.seconds, limit, ref, False
+    return row
+
+
+# (label, value from the report, limit, reference, at least instead of at most); a callable row gives all five,
+# and a sixth where the value alone does not decide (False: failed whatever the value)
 TARGETS = {
     "cls-quant": [
         ("int8 ARM .nb bytes", lambda r: r.slim.nb_bytes_arm, 450_000, "official slim cls .nb: 438,582"),
         ("accuracy drop on the ARM .nb, real crops (points)", _drop, 0.3, "budget"),
         ("ARM instructions int8/float", lambda r: round(r.ratios["instructions"], 4), 1.0,
          "official slim cls .nb: 1.04x"),
-        ("whole job (s)", lambda r: r.seconds, 180, "3 minutes on the 2-core machine"),
+        _cold_time(180, "3 minutes on the 2-core machine"),
     ],
     "det-prune": [
         ("pruned FLOPs / original", lambda r: round(r.ratios["flops"], 4), 0.5, "official pruned: 0.79x"),
@@ -71,12 +83,13 @@ TARGETS = {
 def check(report: Report) -> list[dict]:
     rows = []
     for row in TARGETS.get(report.family_kind, []):
+        decided = None
         if callable(row):
-            label, value, limit, ref, at_least = row(report)
+            label, value, limit, ref, at_least, *decided = row(report)
         else:
             label, get, limit, ref = row
             value, at_least = get(report), False
-        passed = value >= limit if at_least else value <= limit
+        passed = (value >= limit if at_least else value <= limit) if not decided else decided[0]
         rows.append({"target": label, "value": value, "limit": limit, "passed": passed, "reference": ref,
                      "at_least": at_least})
     return rows
