@@ -24,9 +24,10 @@ class Reader(Protocol):
 
 
 class ListReader:
-    def __init__(self, name: str, items: list[tuple[np.ndarray, str]]):
+    def __init__(self, name: str, items: list[tuple[np.ndarray, str]], groups: list | None = None):
         self.name, self.items = name, items
         self.skipped = 0
+        self.groups = groups  # per item, the photo it was cut from (word crops), else None
 
     def __len__(self):
         return len(self.items)
@@ -126,15 +127,29 @@ def evenly_indices(n: int, k: int) -> list[int]:
 
 
 def held_out(reader, used: int, k: int, name: str | None = None) -> ListReader:
-    """`k` items spread evenly over those `evenly(reader, used)` does not take:
-    a labelled set disjoint from the calibration items, for choosing between
-    candidates without looking at the gate set."""
+    """About `k` items spread evenly over those `evenly(reader, used)` does
+    not take: a labelled set disjoint from the calibration items, for choosing
+    between candidates without looking at the gate set. Crops cut from photos
+    are held out by whole photo (see `held_out_indices`)."""
     items = list(reader.items if hasattr(reader, "items") else reader)
-    return ListReader(name or f"{reader.name}-heldout", [items[i] for i in held_out_indices(len(items), used, k)])
+    groups = getattr(reader, "groups", None)
+    return ListReader(name or f"{reader.name}-heldout",
+                      [items[i] for i in held_out_indices(len(items), used, k, groups)])
 
 
-def held_out_indices(n: int, used: int, k: int) -> list[int]:
-    """The indices `held_out` takes from n items."""
+def held_out_indices(n: int, used: int, k: int, groups: list | None = None) -> list[int]:
+    """The indices `held_out` takes from n items. With `groups` (the photo of
+    each crop), every crop of an evenly spread choice of photos, about k in
+    all: words of one photo share its light, its font and often its text, so
+    a word whose photo-mates were trained on reads too easily to rank
+    candidates that must hold on other photos."""
     taken = set(evenly_indices(n, used))
-    rest = [i for i in range(n) if i not in taken]
-    return [rest[i] for i in evenly_indices(len(rest), k)]
+    if groups is None:
+        rest = [i for i in range(n) if i not in taken]
+        return [rest[i] for i in evenly_indices(len(rest), k)]
+    if not k:
+        return []
+    photos = list(dict.fromkeys(groups))
+    chosen = {photos[i] for i in evenly_indices(len(photos), min(len(photos), -(-k * len(photos) // n)))}
+    return [i for i in range(n) if groups[i] in chosen and i not in taken]
+

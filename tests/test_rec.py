@@ -405,15 +405,25 @@ def test_qat_on_labelled_words_keeps_the_named_layers_float(en_dir, tmp_path):
     from lite.opt import opt
     from slim.data import sources
     from slim.nets.weights import op_weights
+    from lite.readers import held_out_indices
     from slim.methods.qat import QATRun, layers_of, qat_finetune
 
     recipe, task = _tiny_rec_task(tmp_path, en_dir)
     recipe.qat.label_weight = 0.5
     words, select = sources.crops(recipe.data.calib), task.selection_set(recipe)
     pool, labelled = task.qat_labelled(recipe, 4096)
-    assert len(select) == 27 and len(pool) == len(labelled.labels) and labelled.weight == 0.5  # 59 words, 32 calibrate
-    assert len(words) - 27 - 6 <= len(pool) <= len(words) - 27  # a few words have no letter of the dictionary
-    held = {task.calib_preprocess(img).tobytes() for img, _ in select}
+    assert len(pool) == len(labelled.labels) and labelled.weight == 0.5
+    # the selection holds out whole photos (12 photos here, 59 words): the words of photos spread over them
+    # (less the 32 that calibrate), and the pool has none of those photos' words
+    groups = words.groups
+    assert len(words) == len(groups) == 59 and len(set(groups)) == 12 and groups == sorted(groups)
+    sel = held_out_indices(len(words), 32, 40, groups)
+    photos = {groups[i] for i in sel}
+    assert len(photos) == 8 and [task.calib_preprocess(words.items[i][0]).tobytes() for i in sel] == \
+        [task.calib_preprocess(img).tobytes() for img, _ in select]
+    rest = [img for (img, _), g in zip(words.items, groups) if g not in photos]
+    assert len(rest) - 6 <= len(pool) <= len(rest)  # a few words have no letter of the dictionary
+    held = {task.calib_preprocess(img).tobytes() for (img, _), g in zip(words.items, groups) if g in photos}
     assert not any(row.tobytes() in held for row in pool)
     classes = task.spec.charset.classes
     texts = {t for _, t in words}

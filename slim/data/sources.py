@@ -78,8 +78,8 @@ def cut_words(photos_reader: ListReader, name: str | None = None, min_side: int 
     box (perspective warp, tall crops turned), each with its transcription."""
     import numpy as np
 
-    items = []
-    for img, gt in photos_reader:
+    items, groups = [], []
+    for photo, (img, gt) in enumerate(photos_reader):
         for g in gt or []:
             text = g.get("transcription", "")
             if text in ("###", ""):
@@ -87,7 +87,8 @@ def cut_words(photos_reader: ListReader, name: str | None = None, min_side: int 
             crop = rotate_crop(img, np.asarray(g["points"], np.float32))
             if min(crop.shape[:2]) >= min_side:
                 items.append((crop, text))
-    return ListReader(name or f"{photos_reader.name}-words", items)
+                groups.append(photo)
+    return ListReader(name or f"{photos_reader.name}-words", items, groups)
 
 
 _CROPS: dict = {}  # one job asks for the same crops several times (calibration, selection, scan)
@@ -103,7 +104,7 @@ def crops(path: str | Path) -> ListReader:
         _CROPS.clear()  # the last source only: photos' crops are not small
         _CROPS[key] = _read_crops(p)
     r = _CROPS[key]
-    out = ListReader(r.name, list(r.items))
+    out = ListReader(r.name, list(r.items), r.groups)
     out.skipped = r.skipped
     return out
 

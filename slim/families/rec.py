@@ -146,9 +146,13 @@ class Rec(Family):
         src = self.calibration_source(recipe)
         if not src:
             return None
-        items = list(sources.crops(src).items)
-        held = set(held_out_indices(len(items), recipe.quant.calib_size, recipe.gate.select_size)
+        words = sources.crops(src)
+        items, groups = words.items, words.groups
+        held = set(held_out_indices(len(items), recipe.quant.calib_size, recipe.gate.select_size, groups)
                    if recipe.gate.select_size else ())  # the crops that rank the candidates
+        if groups is not None:  # none of their photos' words either
+            photos = {groups[i] for i in held}
+            held = {i for i in range(len(items)) if groups[i] in photos}
         cs, x, labels = self.spec.charset, [], []
         steps = self.spec.min_width // 4  # the CRNN's CTC timesteps at the padded width
         for img, text in evenly(ListReader("qat", [it for i, it in enumerate(items) if i not in held]), n):
