@@ -67,8 +67,6 @@ class QATConfig:
     freeze_scales: bool = True    # with init_scales: keep them (else the moving average continues from them)
     anchor: float = 0.0           # share of each batch drawn from synthetic crops, distilled only: keeps
                                   # the student close to the float model beyond the labelled pool's domain
-    blends: list = field(default_factory=lambda: [1.0])  # weight-space blends of the fine-tuned and starting
-                                  # weights exported as candidates (WiSE-FT), ranked on the selection crops
 
 
 @dataclass
@@ -296,8 +294,6 @@ def load_quant_recipe(path: str | Path | None, default_name: str = "cls_quant.ya
         raise LiteError(f"{path}: `qat.init_scales` is {r.qat.init_scales!r}; use ptq, or \"\" for QAT's own")
     if not 0 <= r.qat.anchor < 1:
         raise LiteError(f"{path}: `qat.anchor` is {r.qat.anchor}; use a share of the batch, at least 0 and below 1")
-    if not r.qat.blends or not all(isinstance(b, (int, float)) and 0 < b <= 1 for b in r.qat.blends):
-        raise LiteError(f"{path}: `qat.blends` is {r.qat.blends!r}; use a list of shares above 0 and at most 1, e.g. [1.0, 0.5]")
     if r.qat.label_weight < 0:
         raise LiteError(f"{path}: `qat.label_weight` is {r.qat.label_weight}; use 0 (distillation only) or more")
     if not r.quant.algos:

@@ -437,7 +437,7 @@ def test_qat_on_labelled_words_keeps_the_named_layers_float(en_dir, tmp_path):
     run = QATRun(steps=2, lr=1e-4, batch_size=4, input_shape=shape, pact=False, skip=dw[:2])
     run.anchor, run.anchor_share = task.synthetic_anchor(recipe, 6), 0.5  # 2 labelled + 2 synthetic per batch
     assert run.anchor.shape == (6,) + pool.shape[1:]
-    q = qat_finetune(student, teacher, loss, tmp_path / "qat", pool[:16], run, en_dir, labelled)[1.0]
+    q = qat_finetune(student, teacher, loss, tmp_path / "qat", pool[:16], run, en_dir, labelled)
     ops = Counter(f"{op.type}:{op.precision}" for op in read_nb(opt(q, target="arm", out=tmp_path / "q.nb")).ops)
     float_ops = Counter(op.type for op in read_nb(opt(en_dir, target="arm", out=tmp_path / "f.nb")).ops)
     assert ops["depthwise_conv2d:float"] == 2 and ops["depthwise_conv2d:int8"] == len(dw) - 2
@@ -463,7 +463,7 @@ def test_qat_starts_from_the_ptq_scales(en_dir, tmp_path):
         student, teacher, loss, shape = task.qat_setup(en_dir)
         run = QATRun(steps=2, lr=1e-4, batch_size=4, input_shape=shape, pact=False, act_scales=ptq,
                      freeze_scales=frozen)
-        out = qat_finetune(student, teacher, loss, tmp_path / f"qat_{frozen}", calib, run, en_dir)[1.0]
+        out = qat_finetune(student, teacher, loss, tmp_path / f"qat_{frozen}", calib, run, en_dir)
         return list(activation_scales(out, None, ops).values())  # QAT saves its weights under other names
 
     start = list(ptq.values())
@@ -487,17 +487,16 @@ def test_interrupted_qat_resumes_where_it_stopped(en_dir, tmp_path):
     recipe, task = _tiny_rec_task(tmp_path, en_dir)
     calib = task.calibration(recipe, 16)
 
-    def qat(tag, stop_after=None, blends=(1.0,)):
+    def qat(tag, stop_after=None):
         student, teacher, loss, shape = task.qat_setup(en_dir)
         run = QATRun(steps=4, lr=1e-3, batch_size=4, input_shape=shape, pact=False)  # moving-average scales
         return qat_finetune(student, teacher, loss, tmp_path / tag, calib, run, en_dir, ckpt_dir=tmp_path / f"ckpt_{tag[0]}",
-                            every=2, stop_after=stop_after, blends=blends)
+                            every=2, stop_after=stop_after)
 
-    blended = qat("a", blends=(1.0, 0.5, 0.0))
-    straight = blended[1.0]
+    straight = qat("a")
     assert qat("b-killed", stop_after=3) is None and not (tmp_path / "b-killed").exists()
     assert latest_checkpoint(tmp_path / "ckpt_b")[0] == 2
-    resumed = qat("b")[1.0]
+    resumed = qat("b")
     assert latest_checkpoint(tmp_path / "ckpt_b")[0] == 4
     ops = ["conv2d", "depthwise_conv2d"]
     a, b = activation_scales(straight, None, ops), activation_scales(resumed, None, ops)
@@ -506,10 +505,3 @@ def test_interrupted_qat_resumes_where_it_stopped(en_dir, tmp_path):
     assert len(wa) == len(wb) > 40 and all(np.array_equal(x, y) for (_, x), (_, y) in zip(wa, wb))
     # and the training moved them: a resumed run that restarted from the float weights would differ
     assert any(not np.array_equal(x, y) for (_, x), (_, y) in zip(wa, inference_params(en_dir)) if x.shape == y.shape)
-    # `qat.blends`: blend 0.5 is the midpoint of the trained weights and those QAT started from (blend 0)
-    half, start = inference_params(blended[0.5]), inference_params(blended[0.0])
-    assert blended[0.5].name == "a-blend0.5" and len(half) == len(start) == len(wa)
-    moved = [np.allclose(h, (t + z) / 2, rtol=1e-5, atol=1e-7) and not np.allclose(t, z)
-             for (_, t), (_, h), (_, z) in zip(wa, half, start)]
-    assert sum(moved) > 40
-    assert all(np.allclose(h, (t + z) / 2, rtol=1e-5, atol=1e-7) for (_, t), (_, h), (_, z) in zip(wa, half, start))

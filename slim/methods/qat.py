@@ -53,13 +53,11 @@ class QATRun:
 
 def qat_finetune(student, teacher, loss_fn, out_dir: Path, pool: np.ndarray, run: QATRun, source: Path,
                  labelled: Labelled | None = None, ckpt_dir: Path | None = None, every: int = 50,
-                 stop_after: int | None = None, blends: tuple = (1.0,)) -> dict | None:
+                 stop_after: int | None = None) -> Path | None:
     """`student` and `teacher`: two copies of the float network loaded from
     `source` (eval mode); `loss_fn(student_out, teacher_out, F)`. With
     `ckpt_dir`, a checkpoint every `every` steps, and a rerun resumes from
-    the latest (`stop_after` ends early, as an interruption would: None).
-    Returns {blend: exported model dir}: blend b exports b * fine-tuned +
-    (1 - b) * starting weights (see `blend_states`)."""
+    the latest (`stop_after` ends early, as an interruption would: None)."""
     import tempfile
 
     import paddle
@@ -79,7 +77,6 @@ def qat_finetune(student, teacher, loss_fn, out_dir: Path, pool: np.ndarray, run
     quanter = QAT(config=config)
     quiet_paddleslim()
     started = _start_from(student, source, run.act_scales, quanter)
-    start_state = _snapshot(student)  # before a checkpoint is restored: the weights QAT starts from
     scratch = None if ckpt_dir else tempfile.TemporaryDirectory(prefix="qat.")
     ckpt_dir = Path(ckpt_dir or scratch.name)
     opt, _, start = resumable_adam(student, run.lr, run.steps, ckpt_dir, cosine=False)  # restores the scales too
@@ -115,38 +112,12 @@ def qat_finetune(student, teacher, loss_fn, out_dir: Path, pool: np.ndarray, run
     if stop_after is not None and stop_after < run.steps:
         return None
     student.eval()
+    out_dir.mkdir(parents=True, exist_ok=True)
     spec = [paddle.static.InputSpec(shape=run.input_shape, dtype="float32", name="x")]
-    trained = _snapshot(student)
-    out = {}
-    for blend in blends:
-        d = out_dir if blend == 1.0 else out_dir.with_name(f"{out_dir.name}-blend{blend:g}")
-        d.mkdir(parents=True, exist_ok=True)
-        paddle.disable_static()  # saving a PACT model leaves paddle in static mode
-        student.set_state_dict(blend_states(trained, start_state, blend, _trainable(student)))
-        forget_traced_parameters()  # stale records of PaddleSlim's tracing break jit.save (model_source.py)
-        quanter.save_quantized_model(student, str(d / "inference"), input_spec=spec)
-        fold_bias_reshapes(d)  # as for float exports: Lite fuses the conv biases back
-        out[blend] = d
-    return out
-
-
-def _snapshot(net) -> dict:
-    return {k: v.numpy().copy() for k, v in net.state_dict().items()}
-
-
-def _trainable(net) -> set:
-    return {k for k, p in net.named_parameters() if not p.stop_gradient}
-
-
-def blend_states(trained: dict, start: dict, blend: float, keys: set) -> dict:
-    """Weight-space ensembling (WiSE-FT, Wortsman et al. 2022): the trained
-    parameters `keys` blended with the values the fine-tune started from;
-    the rest (activation scales, BN statistics) stay as trained. A labelled
-    fine-tune on one domain's words gains there and can lose elsewhere; a
-    blend keeps part of the gain and moves back towards the float model's
-    behaviour on other domains."""
-    return {k: (blend * v + (1.0 - blend) * start[k]).astype(v.dtype) if k in keys else v
-            for k, v in trained.items()}
+    forget_traced_parameters()  # stale records of PaddleSlim's tracing break jit.save (model_source.py)
+    quanter.save_quantized_model(student, str(out_dir / "inference"), input_spec=spec)
+    fold_bias_reshapes(out_dir)  # as for float exports: Lite fuses the conv biases back
+    return out_dir
 
 
 def _draws(run: QATRun, n: int) -> list:
@@ -271,29 +242,19 @@ class QATMethod(Method):
         step, _ = latest_checkpoint(ckpt)
         if step:
             log(f"  QAT: resuming from step {step} of {q.steps} ({ckpt})")
-        blends = tuple(q.blends)
-        dirs = qat_finetune(student, teacher, loss, ctx.work / "qat", pool, run, ctx.source, labels, ckpt,
-                            blends=blends)
+        qdir = qat_finetune(student, teacher, loss, ctx.work / "qat", pool, run, ctx.source, labels, ckpt)
+        qdir = prepare(family, qdir, recipe)
+        nb, int8_ops = compile_arm(qdir, ctx.work / "qat.nb")
+        acc = score_int8(family, qdir, ctx.select, recipe)
         algo = "qat" + ("-pact" if q.pact else "") + ("+labels" if labels else "") + (f" ({len(skip)} float)" if skip else "")
-        cands = []
-        for blend, qdir in dirs.items():
-            qdir = prepare(family, qdir, recipe)
-            nb, int8_ops = compile_arm(qdir, ctx.work / f"{qdir.name}.nb")
-            acc = score_int8(family, qdir, ctx.select, recipe)
-            cand = Candidate(algo + (f", blend {blend:g}" if blend != 1.0 else ""),
-                             "ok" if int8_ops else "no int8 kernels in the .nb", "qat", acc, int8_ops,
-                             nb.stat().st_size, str(qdir), str(nb), skip,
-                             extra={"qat": {"steps": q.steps, "lr": q.lr, "pact": q.pact, "blend": blend,
-                                            "labelled_crops": len(labels.labels) if labels else 0,
-                                            "label_weight": q.label_weight if labels else 0.0,
-                                            "scales_from": start.algo if run.act_scales else "moving average",
-                                            "scales_frozen": bool(run.act_scales) and q.freeze_scales}},
-                             sensitivity=best_mixed.sensitivity if skip else None)
-            ctx.tried.append(cand)
-            ctx.report_inference(cand)
-            cands.append(cand)
-        # the selection crops rank the blends as they rank every candidate (the first listed wins a tie)
-        cand = max(cands, key=lambda c: c.accuracy_inference if c.int8_ops else -1.0)
-        if len(cands) > 1:
-            log(f"  QAT: {cand.algo} ranks first of {len(cands)} blends on the selection crops")
-        return cand if cand.int8_ops and ctx.within_reach(cand.accuracy_inference) and ctx.gate.check(cand) else None
+        cand = Candidate(algo, "ok" if int8_ops else "no int8 kernels in the .nb", "qat", acc, int8_ops,
+                         nb.stat().st_size, str(qdir), str(nb), skip,
+                         extra={"qat": {"steps": q.steps, "lr": q.lr, "pact": q.pact,
+                                        "labelled_crops": len(labels.labels) if labels else 0,
+                                        "label_weight": q.label_weight if labels else 0.0,
+                                        "scales_from": start.algo if run.act_scales else "moving average",
+                                        "scales_frozen": bool(run.act_scales) and q.freeze_scales}},
+                         sensitivity=best_mixed.sensitivity if skip else None)
+        ctx.tried.append(cand)
+        ctx.report_inference(cand)
+        return cand if int8_ops and ctx.within_reach(acc) and ctx.gate.check(cand) else None
