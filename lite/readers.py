@@ -152,4 +152,3 @@ def held_out_indices(n: int, used: int, k: int, groups: list | None = None) -> l
     photos = list(dict.fromkeys(groups))
     chosen = {photos[i] for i in evenly_indices(len(photos), min(len(photos), -(-k * len(photos) // n)))}
     return [i for i in range(n) if groups[i] in chosen and i not in taken]
-

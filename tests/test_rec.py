@@ -404,9 +404,9 @@ def test_qat_on_labelled_words_keeps_the_named_layers_float(en_dir, tmp_path):
 
     from lite.nbfile import read_nb
     from lite.opt import opt
+    from lite.readers import held_out_indices
     from slim.data import sources
     from slim.nets.weights import op_weights
-    from lite.readers import held_out_indices
     from slim.methods.qat import QATRun, layers_of, qat_finetune
 
     recipe, task = _tiny_rec_task(tmp_path, en_dir)
