@@ -150,6 +150,8 @@ class FinetuneConfig:
     checkpoint_every: int = 50
     label_weight: float = 0.0     # > 0 adds DB's probability-map loss on the photos' labels
     feature_weight: float = 0.0   # > 0 adds a hint loss on the neck's output (1x1 adapter to the teacher's)
+    teacher_scale: float = 1.0    # det: the float model sees each photo this many times larger than at test
+                                  # time; its maps, brought back to the test grid, are the targets
 
 
 @dataclass
@@ -210,6 +212,8 @@ def load_prune_recipe(path: str | Path | None, default_name: str = "det_mobile_p
     path = Path(path) if path else RECIPES_DIR / default_name
     r = _fill(PruneRecipe, _read_yaml(path), "", path)
     _check_prune(r.prune, path)
+    if r.finetune.teacher_scale < 1:
+        raise LiteError(f"{path}: `finetune.teacher_scale` must be 1 (the test scale) or more, got {r.finetune.teacher_scale}")
     return r
 
 

@@ -291,9 +291,48 @@ def test_batches_made_in_a_worker_train_to_the_same_weights(tmp_path):
         assert np.allclose(x.numpy(), y.numpy(), atol=1e-5), k
 
 
+def _crop_with_target(rng, with_labels):  # a sample that carries its target map (DetPool.maps)
+    crop = rng.randint(0, 255, (64, 64, 3)).astype(np.uint8)
+    return crop, [] if with_labels else None, (crop[..., 0] > 200).astype(np.float32)
+
+
+def test_targets_carried_by_the_sample_replace_the_teacher(tmp_path):
+    """A sample's third item (the teacher's map cut from the whole photo at
+    its scale) is the target as it is: the teacher does not run for it, but
+    still runs for the hint loss, whose features it alone gives."""
+    import paddle
+
+    from slim.methods.det_distill import Batches, distill_online
+    from slim.nets.det_db import DBNet, default_widths
+
+    def no_teacher():
+        raise AssertionError("the teacher ran though the sample carried the target")
+
+    b = Batches(no_teacher, _crop_with_target, 2, True, False).batch(7)
+    rng = np.random.RandomState(20261123 + 7)  # det_distill.SEED + step: what step 7 draws
+    want = np.stack([_crop_with_target(rng, True)[2] for _ in range(2)])[:, None]
+    assert sorted(b) == ["lab", "mask", "t", "x"] and np.array_equal(b["t"], want) and want.any()
+
+    w = {k: max(8, v // 4) if isinstance(v, int) else v for k, v in default_widths().items()}
+    paddle.seed(2)
+    teacher = DBNet(w, with_thresh=False)
+    teacher.eval()
+    f = Batches(lambda: teacher, _crop_with_target, 2, False, False, features=True).batch(7)
+    assert np.array_equal(f["t"], want) and f["f"].shape == (2, 32, 8, 8)
+
+    def trained(sample, d):
+        paddle.seed(1)
+        net = DBNet(w, with_thresh=False)
+        distill_online(net, teacher, sample, 2, 2, 1e-3, tmp_path / d, every=2)
+        return net
+
+    a, c = trained(_crop_with_target, "a"), trained(_noise_crop, "c")  # the same crops, other targets
+    assert any(not np.allclose(x.numpy(), y.numpy()) for x, y in zip(a.parameters(), c.parameters()))
+
+
 TINY = """
 prune: {ratios: [0.4, 0.8], sensitivity_images: 4, sensitivity_side: 128, input_size: 128, flops_keep: 0.6}
-finetune: {steps: 4, batch_size: 2, crop_size: 128, checkpoint_every: 2, feature_weight: 1.0}
+finetune: {steps: 4, batch_size: 2, crop_size: 128, checkpoint_every: 2, feature_weight: 1.0, teacher_scale: 2.0}
 eval: {limit_side_len: 320, nb_subset: 2, bench_shape: [1, 3, 128, 128]}
 """
 
@@ -332,7 +371,8 @@ def test_tiny_prune_run_end_to_end(tmp_path):
     assert r["photos"] == {"source": "icdar3", "real": True, "pool": 3, "holdout": 0, "labelled": True}
     assert r["sensitivity_set"]["against"] == "the float model's detections"  # label-free: the labels stay unused
     assert r["finetune"]["label_weight"] == 0.0 and r["finetune"]["pool"] == "icdar3"
-    assert r["finetune"]["feature_weight"] == 1.0  # the default recipe's hint loss, in the job's own name scopes
+    assert r["finetune"]["feature_weight"] == 1.0  # the hint loss, in the job's own name scopes
+    assert r["finetune"]["teacher_scale"] == 2.0  # targets from the float model's maps at 640 on the whole photos
     b = r["baseline"]["subset"]
     assert b["size"] == 2 and b["nb_arm"]["hmean"] == pytest.approx(b["nb_x86"]) == pytest.approx(b["inference"])
     assert r["baseline"]["metric_value"] == r["baseline"]["per_set"]["icdar3"]["hmean"]
@@ -351,6 +391,7 @@ def test_tiny_prune_run_end_to_end(tmp_path):
         assert (out / f).is_file(), f
     assert "Pruning plan" in (out / "report.md").read_text()
     assert "hint loss on the neck's output" in (out / "report.md").read_text()
+    assert "seen at 2x the test scale" in (out / "report.md").read_text()
     # a rerun reuses the cached sensitivity scan and fine-tune checkpoints
     p2 = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT, env=os.environ.copy(), timeout=900)
     r2 = json.loads((out / "report.json").read_text())

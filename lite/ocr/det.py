@@ -14,12 +14,17 @@ MEAN = np.array([0.485, 0.456, 0.406], np.float32)  # applied to B, G, R in this
 STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
-def resize_for_test(img: np.ndarray, limit_side_len: int = 960) -> tuple[np.ndarray, tuple[float, float]]:
-    """Long side <= limit (det_limit_type max), each side rounded to a multiple of 32."""
-    h, w = img.shape[:2]
+def test_size(h: int, w: int, limit_side_len: int = 960) -> tuple[int, int]:
+    """(height, width) the detector sees: long side <= limit (det_limit_type
+    max), each side rounded to a multiple of 32."""
     ratio = float(limit_side_len) / max(h, w) if max(h, w) > limit_side_len else 1.0
-    rh = max(int(round(int(h * ratio) / 32) * 32), 32)
-    rw = max(int(round(int(w * ratio) / 32) * 32), 32)
+    return max(int(round(int(h * ratio) / 32) * 32), 32), max(int(round(int(w * ratio) / 32) * 32), 32)
+
+
+def resize_for_test(img: np.ndarray, limit_side_len: int = 960) -> tuple[np.ndarray, tuple[float, float]]:
+    """The image at test_size, and the (height, width) ratios."""
+    h, w = img.shape[:2]
+    rh, rw = test_size(h, w, limit_side_len)
     return cv2.resize(img, (rw, rh)), (rh / float(h), rw / float(w))
 
 

@@ -8,6 +8,9 @@ cut to a `size` x `size` crop, with any labels moved along.
 Crops prefer text: with labels, a crop is centred on a random care box
 half of the time; without, on a random box the float model detected
 (`hints`), so a label-free fine-tune still sees text in most batches.
+A soft map over the photo (the teacher's probability map, at any
+resolution) can be cut along with it, as a label would be moved.
+
 Deterministic: the crop depends only on the random state passed in."""
 from __future__ import annotations
 
@@ -26,9 +29,11 @@ def _affine(h: int, w: int, scale: float, angle: float) -> tuple[np.ndarray, int
 
 def random_crop(rng: np.random.RandomState, img: np.ndarray, gt: list | None, size: int,
                 limit_side_len: int = 960, scale: tuple[float, float] = (0.5, 1.5), max_angle: float = 10.0,
-                hints: list | None = None, text_share: float = 0.5) -> tuple[np.ndarray, list | None]:
+                hints: list | None = None, text_share: float = 0.5, soft: np.ndarray | None = None) -> tuple:
     """(uint8 BGR crop [size, size, 3], gt moved into it or None); `text_share`
-    of the crops are centred near a text box when there is one."""
+    of the crops are centred near a text box when there is one. With `soft`
+    (a map [h', w'] over the whole photo): (crop, gt, the map cut the same way,
+    [size, size])."""
     h, w = img.shape[:2]
     s = min(1.0, limit_side_len / max(h, w)) * rng.uniform(*scale)
     angle = rng.uniform(-max_angle, max_angle)
@@ -52,8 +57,18 @@ def random_crop(rng: np.random.RandomState, img: np.ndarray, gt: list | None, si
     crop = np.zeros((size, size, 3), np.uint8)
     part = out[y0:y0 + size, x0:x0 + size]
     crop[:part.shape[0], :part.shape[1]] = part
-    if gt is None:
-        return crop, None
+    moved = None if gt is None else _moved(gt, move, x0, y0, size, flip)
+    if soft is None:
+        return crop, moved
+    # the map's pixels -> the photo's, then the same scale, turn, mirror and window
+    sx, sy = w / soft.shape[1], h / soft.shape[0]
+    to_img = np.array([[sx, 0, (sx - 1) / 2], [0, sy, (sy - 1) / 2], [0, 0, 1]])  # pixel centres line up
+    ms = (np.vstack([m, [0, 0, 1]]) @ to_img)[:2] - [[0, 0, x0], [0, 0, y0]]
+    return crop, moved, cv2.warpAffine(soft, ms, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
+
+
+def _moved(gt: list, move, x0: int, y0: int, size: int, flip: bool) -> list:
+    """The labels' quads in the crop's pixels (those that reach into it)."""
     moved = []
     for g, q in zip(gt, move([g["points"] for g in gt])):
         q = q - [x0, y0]
@@ -62,4 +77,4 @@ def random_crop(rng: np.random.RandomState, img: np.ndarray, gt: list | None, si
         if flip:  # keep the quad clockwise from its top-left corner
             q = q[[1, 0, 3, 2]]
         moved.append({"points": q.round(2).tolist(), "transcription": g.get("transcription", "")})
-    return crop, moved
+    return moved

@@ -1,11 +1,13 @@
 """The photos a det prune job learns from: split into a training pool and a
 held-out part (for choosing settings and for the report; never the gate
 set), with what the float model detects on each pool photo (crop hints and,
-without labels, the pseudo-labels of the sensitivity scan), cached per model
-and photos so a rerun does not pay for it again."""
+without labels, the pseudo-labels of the sensitivity scan) or, with a
+teacher scale, its maps of every photo seen larger (the fine-tune's
+targets), cached per model and photos so a rerun does not pay for it again."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,15 +28,27 @@ def _digest(reader: ListReader) -> str:
     return h.hexdigest()[:16]
 
 
-def net_maps(net, images: list[np.ndarray], limit_side_len: int, batch: int = 8) -> list[np.ndarray]:
+def net_maps(net, images: list[np.ndarray], limit_side_len: int, batch: int = 8, scale: float = 1.0) -> list[np.ndarray]:
     """A dygraph detector's probability map [H, W] for each image, as the
-    exported model sees it; same-sized inputs go through in batches."""
+    exported model sees it; same-sized inputs go through in batches.
+
+    `scale` > 1: the network sees each image `scale` times larger than at
+    test time, and its map is brought back (area-averaged) to the test-time
+    grid: a teacher that finds the small text it misses at test scale."""
+    import cv2
     import paddle
 
-    from lite.ocr.det import preprocess
+    from lite.ocr.det import MEAN, STD, preprocess, test_size
 
     net.eval()
-    xs = [preprocess(img, limit_side_len)[0] for img in images]
+    if scale == 1.0:
+        xs = [preprocess(img, limit_side_len)[0] for img in images]
+    else:
+        xs = []
+        for img in images:
+            rh, rw = test_size(*img.shape[:2], limit_side_len)
+            big = cv2.resize(img, (int(round(rw * scale / 32)) * 32, int(round(rh * scale / 32)) * 32))
+            xs.append(((big.astype(np.float32) / 255.0 - MEAN) / STD).transpose(2, 0, 1)[None].copy())
     maps: list = [None] * len(xs)
     by_shape: dict = {}
     for i, x in enumerate(xs):
@@ -46,7 +60,27 @@ def net_maps(net, images: list[np.ndarray], limit_side_len: int, batch: int = 8)
                 out = net(paddle.to_tensor(np.concatenate([xs[i] for i in part]))).numpy()
                 for k, i in enumerate(part):
                     maps[i] = out[k, 0]
+    if scale != 1.0:
+        for i, img in enumerate(images):
+            rh, rw = test_size(*img.shape[:2], limit_side_len)
+            maps[i] = cv2.resize(maps[i], (rw, rh), interpolation=cv2.INTER_AREA)
     return maps
+
+
+def to_u8(m: np.ndarray) -> np.ndarray:
+    """A probability map stored in a quarter of the bytes (steps of 1/255)."""
+    return np.round(np.clip(m, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def _save_maps(path: Path, maps: list[np.ndarray]) -> None:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, *maps)
+    write_bytes(path, buf.getvalue())
+
+
+def _load_maps(path: Path) -> list[np.ndarray]:
+    with np.load(path) as z:
+        return [z[f"arr_{i}"] for i in range(len(z.files))]
 
 
 def maps_hmean(items: list, maps: list[np.ndarray]) -> float:
@@ -73,6 +107,16 @@ def detect(net, images: list[np.ndarray], limit_side_len: int, batch: int = 8) -
     return map_boxes(images, net_maps(net, images, limit_side_len, batch))
 
 
+def _scaled_maps(cache: Path, images: list, teacher, limit_side_len: int, scale: float, log, mapper) -> list:
+    """The float model's uint8 maps at `scale` on `images` (net_maps), from `cache` or made and kept there."""
+    if cache.is_file():
+        return _load_maps(cache)
+    log(f"the float model's maps at {scale:g}x the test scale on {len(images)} photos (the fine-tune's targets; cached)")
+    maps = mapper(images) if mapper else [to_u8(m) for m in net_maps(teacher, images, limit_side_len, scale=scale)]
+    _save_maps(cache, maps)
+    return maps
+
+
 @dataclass
 class DetPool:
     pool: list            # (image, gt or None) to train on
@@ -82,11 +126,19 @@ class DetPool:
     limit_side_len: int
     name: str
     digest: str           # of the photos and labels: part of every cache key built on them
+    maps: list | None = None          # the float model's uint8 maps at teacher_scale on each pool photo
+    holdout_maps: list | None = None  # and on each held-out photo
+    teacher_scale: float = 1.0
 
     @classmethod
     def build(cls, photos: ListReader, teacher, job: Path, holdout: int, limit_side_len: int,
-              log=print, detector=None) -> "DetPool":
-        """`detector(images)`: the float model's boxes per image (default: `teacher` in this process)."""
+              log=print, detector=None, teacher_scale: float = 1.0, mapper=None) -> "DetPool":
+        """`detector(images)`: the float model's boxes per image (default: `teacher` in this process).
+
+        `teacher_scale` != 1: the float model's maps at that many times the
+        test scale, on the test grid (net_maps), for every photo: the fine-
+        tune's targets and, on the pool, the crop hints. `mapper(images)`
+        makes them (default: `teacher` in this process)."""
         items = list(photos)
         holdout = min(holdout, len(items) // 5)
         step = len(items) / holdout if holdout else 0
@@ -94,6 +146,14 @@ class DetPool:
         pool = [it for k, it in enumerate(items) if k not in held]
         hold = [it for k, it in enumerate(items) if k in held]
         digest = _digest(photos)
+        labelled = all(gt is not None for _, gt in items)
+        if teacher_scale != 1.0:
+            maps = _scaled_maps(job / f"maps-{digest}-{limit_side_len}-{holdout}-x{teacher_scale:g}.npz",
+                                [img for img, _ in pool + hold], teacher, limit_side_len, teacher_scale, log, mapper)
+            # crops centre on the text the targets mark
+            hints = map_boxes([img for img, _ in pool], (m / np.float32(255) for m in maps[:len(pool)]))
+            return cls(pool, hold, hints, labelled, limit_side_len, photos.name, digest,
+                       maps[:len(pool)], maps[len(pool):], teacher_scale)
         cache = job / f"hints-{digest}-{limit_side_len}-{holdout}.json"
         if cache.is_file():
             hints = json.loads(cache.read_text())
@@ -102,12 +162,11 @@ class DetPool:
             images = [img for img, _ in pool]
             hints = detector(images) if detector else detect(teacher, images, limit_side_len)
             write_bytes(cache, json.dumps(hints).encode())
-        labelled = all(gt is not None for _, gt in items)
         return cls(pool, hold, hints, labelled, limit_side_len, photos.name, digest)
 
     def sampler(self, size: int) -> "PoolCrops":
         """Augmented `size` crops of random pool photos, half centred on text (det_aug.random_crop)."""
-        return PoolCrops(self.pool, self.hints, self.limit_side_len, size)
+        return PoolCrops(self.pool, self.hints, self.limit_side_len, size, self.maps)
 
     def sensitivity_crops(self, teacher, n: int, size: int, with_labels: bool, seed: int = 77) -> list:
         """`n` crops at test scale, each centred on text (a photo's labelled or
@@ -136,8 +195,14 @@ class PoolCrops:
     hints: list
     limit_side_len: int
     size: int
+    maps: list | None = None  # DetPool.maps: then a third item, the float [size, size] target map
 
-    def __call__(self, rng: np.random.RandomState, with_labels: bool) -> tuple[np.ndarray, list | None]:
+    def __call__(self, rng: np.random.RandomState, with_labels: bool) -> tuple:
         i = rng.randint(len(self.pool))
         img, gt = self.pool[i]
-        return random_crop(rng, img, gt if with_labels else None, self.size, self.limit_side_len, hints=self.hints[i])
+        if self.maps is None:
+            return random_crop(rng, img, gt if with_labels else None, self.size, self.limit_side_len,
+                               hints=self.hints[i])
+        crop, moved, soft = random_crop(rng, img, gt if with_labels else None, self.size, self.limit_side_len,
+                                        hints=self.hints[i], soft=self.maps[i])
+        return crop, moved, soft.astype(np.float32) / 255

@@ -31,7 +31,7 @@ from slim.data.det_pool import DetPool, net_hmean
 from slim.jobs.det_gate import (eval_sets, rank_and_subset, reference_model, reference_scores, side_scores,
                                 start_float_side)
 from slim.families.model_source import export_inference, load_det
-from slim.jobs.prune_scan import DetScan, detect_in_workers
+from slim.jobs.prune_scan import DetScan, detect_in_workers, in_workers
 from slim.jobs.registry import PruneJob, register_prune
 from slim.report.charts import prune_charts
 from slim.report.prune_md import render_md
@@ -64,11 +64,15 @@ def _job_dir(net) -> Path:
 
 def _settings(cfg, *added) -> dict:
     """A recipe section as it keys cached plans and checkpoints; settings
-    `added` after caches existed (an instruction budget, a hint loss) key as
-    before they existed while they are off, so those caches stay valid."""
+    `added` after caches existed (an instruction budget, a hint loss, the
+    teacher's scale) key as before they existed while at their defaults, so
+    those caches stay valid."""
+    from dataclasses import fields
+
     d = asdict(cfg)
+    default = {f.name: f.default for f in fields(cfg)}
     for k in added:
-        if not d[k]:
+        if d[k] == default[k]:
             del d[k]
     return d
 
@@ -164,7 +168,8 @@ def finetune(recipe: PruneRecipe, teacher, student, job: Path, pool: DetPool) ->
 
     ft = recipe.finetune
     lw = ft.label_weight if uses_labels(recipe, pool) else 0.0
-    key = _key(_settings(recipe.prune, "instructions_keep"), _settings(ft, "feature_weight"), pool.digest, lw, "online")
+    key = _key(_settings(recipe.prune, "instructions_keep"), _settings(ft, "feature_weight", "teacher_scale"),
+               pool.digest, lw, "online")
     ckpt = job / f"checkpoints-{key}"
     # a worker draws the next batches and runs the teacher on them (half of each step) while the student trains
     in_worker = DetScan(teacher, [1, 3, ft.crop_size, ft.crop_size], recipe.prune.method, [], pool.limit_side_len)
@@ -172,14 +177,15 @@ def finetune(recipe: PruneRecipe, teacher, student, job: Path, pool: DetPool) ->
                        ft.checkpoint_every, lw, teacher_in_worker=in_worker.net if cores(2) > 1 else None,
                        feature_weight=ft.feature_weight)
     r.update(pool=pool.name, pool_photos=len(pool.pool), crop_size=ft.crop_size, label_weight=lw,
-             feature_weight=ft.feature_weight,
+             feature_weight=ft.feature_weight, teacher_scale=pool.teacher_scale,
              augment="scale 0.5-1.5 of the test scale, rotate +-10 deg, mirror 0.5, crops half centred on text")
     return r
 
 
 def holdout_scores(teacher, student, pool: DetPool, labels: bool) -> dict | None:
     """hmean of both networks on the held-out training photos (never trained
-    on): against their labels, or against the float model's detections."""
+    on): against their labels, or against the float model's detections (at
+    the teacher's scale: what the fine-tune aimed at)."""
     if not pool.holdout:
         return None
     from slim.data.det_pool import map_boxes, maps_hmean, net_maps
@@ -189,8 +195,10 @@ def holdout_scores(teacher, student, pool: DetPool, labels: bool) -> dict | None
     maps = net_maps(teacher, images, lim)  # one pass of the float model serves both uses
     against = "labels"
     if not labels or not all(gt for _, gt in items):
-        items = [(img, [{"points": b, "transcription": "text"} for b in bs]) for img, bs in zip(images, map_boxes(images, maps))]
-        against = "the float model's detections"
+        ref = maps if pool.holdout_maps is None else [m / np.float32(255) for m in pool.holdout_maps]
+        items = [(img, [{"points": b, "transcription": "text"} for b in bs]) for img, bs in zip(images, map_boxes(images, ref))]
+        against = "the float model's detections" + ("" if pool.holdout_maps is None
+                                                     else f" at {pool.teacher_scale:g}x the test scale")
     return {"photos": len(items), "against": against,
             "float": maps_hmean(items, maps), "pruned": net_hmean(student, items, lim)}
 
@@ -207,8 +215,11 @@ def pruned_network(recipe: PruneRecipe, model: str, images: str | None = None,
     photos, real = training_photos(recipe, images)
     lim = recipe.eval.limit_side_len if real else recipe.prune.input_size
     workers = DetScan(teacher, [1, 3, lim, lim], recipe.prune.method, [], lim)
+    scale = recipe.finetune.teacher_scale if real else 1.0
     pool = DetPool.build(photos, teacher, job, recipe.finetune.holdout if real else 0, lim, _log,
-                         lambda images: detect_in_workers(workers, images))
+                         lambda images: detect_in_workers(workers, images), teacher_scale=scale,
+                         mapper=lambda images: in_workers(workers, "maps", images, scale, chunk=4,
+                                                          desc=f"float maps at {scale:g}x"))
     student, info = prune(recipe, teacher, job, pool)
     wait = beside_finetune(name, teacher, job) if beside_finetune else (lambda: None)
     info.update(finetune=finetune(recipe, teacher, student, job, pool), job=job,

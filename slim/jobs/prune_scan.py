@@ -61,20 +61,31 @@ class DetScan:
 
         return detect(self.net(), images, self.limit_side_len)
 
+    def maps(self, images: list, scale: float) -> list:
+        """The float model's maps at `scale` times the test scale, on the test grid, as uint8."""
+        from slim.data.det_pool import net_maps, to_u8
 
-def detect_in_workers(payload: DetScan, images: list, chunk: int = 8, desc: str = "float detections") -> list:
-    """payload.boxes(images), shared by one worker per core in chunks of one batch,
-    so the batches (and the boxes) are those of one process on same-sized photos."""
+        return [to_u8(m) for m in net_maps(self.net(), images, self.limit_side_len, scale=scale)]
+
+
+def detect_in_workers(payload: DetScan, images: list) -> list:
+    """payload.boxes(images), in workers (in_workers)."""
+    return in_workers(payload, "boxes", images, desc="float detections")
+
+
+def in_workers(payload: DetScan, method: str, images: list, *args, chunk: int = 8, desc: str = "") -> list:
+    """payload.<method>(images, *args), shared by one worker per core in chunks of one batch,
+    so the batches (and the results) are those of one process on same-sized photos."""
     from tqdm import tqdm
 
     from slim.workers import call, cores, payload_pool
 
     if cores(2) < 2:
-        return payload.boxes(images)
+        return getattr(payload, method)(images, *args)
     parts = [images[i:i + chunk] for i in range(0, len(images), chunk)]
     out: list = [None] * len(parts)
     with payload_pool(cores(2), payload) as ex, tqdm(total=len(images), desc=desc, unit="img", leave=False) as bar:
-        futs = {ex.submit(call, "boxes", p): k for k, p in enumerate(parts)}
+        futs = {ex.submit(call, method, p, *args): k for k, p in enumerate(parts)}
         for f in as_completed(futs):
             out[futs[f]] = f.result()
             bar.update(len(parts[futs[f]]))

@@ -119,7 +119,12 @@ class Batches:
 
         rng = np.random.RandomState(SEED + step)
         drawn = [self.sample(rng, self.with_labels) for _ in range(self.batch_size)][self.rank::self.world]
-        x = to_input(np.stack([c for c, _ in drawn]))
+        x = to_input(np.stack([d[0] for d in drawn]))
+        out = {"x": x}
+        if len(drawn[0]) > 2:  # the sample carries the target map (the teacher seen larger, DetPool.maps)
+            out["t"] = np.stack([d[2] for d in drawn])[:, None]
+            if not self.features:
+                return self._labels(out, drawn)
         net = self.teacher()
         head = getattr(net, "head", None)
         if self.all_maps:
@@ -134,11 +139,14 @@ class Batches:
         finally:
             if head is not None:
                 head.all_maps = False
-        out = {"x": x, "t": t}
+        out.setdefault("t", t)
         if self.features:
             out["f"], out["f_energy"] = f, float(np.square(f).mean())
+        return self._labels(out, drawn)
+
+    def _labels(self, out: dict, drawn: list) -> dict:
         if self.with_labels:
-            out["lab"], out["mask"] = db_targets([g or [] for _, g in drawn], x.shape[2])
+            out["lab"], out["mask"] = db_targets([d[1] or [] for d in drawn], out["x"].shape[2])
         return out
 
 
@@ -202,7 +210,9 @@ def distill_online(student, teacher, sample, steps: int, batch_size: int, lr: fl
     """Train `student` in place on crops drawn by `sample(rng, with_labels)` ->
     (uint8 crop, gt or None): the float teacher's maps on each batch are the
     target (computed as the batch is drawn, so every augmentation is new
-    data), plus, with `label_weight` > 0, DB's probability-map loss on the
+    data; a sample may carry its target as a third item, a float map cut
+    from the teacher's map of the whole photo, and then the teacher runs
+    only for the hint loss), plus, with `label_weight` > 0, DB's probability-map loss on the
     labels moved into the crop. The batch depends only on the seed and the
     step, so a resumed run ends where an uninterrupted one would.
 
@@ -234,6 +244,7 @@ def distill_online(student, teacher, sample, steps: int, batch_size: int, lr: fl
     student.train()
     head = getattr(teacher, "head", None)
     both = head is not None and getattr(head, "with_thresh", False) and getattr(student.head, "with_thresh", False)
+    both = both and getattr(sample, "maps", None) is None  # precomputed targets hold the probability map only
     with_labels = label_weight > 0
     ahead = None
     if teacher_in_worker is not None and world == 1 and start < steps:

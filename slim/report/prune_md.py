@@ -49,7 +49,10 @@ def render_md(r: dict) -> str:
         f"| x86 latency ms (median, 1 thread) | {b['latency_ms']['median']:.2f} | {s['latency_ms']['median']:.2f} | "
         f"{r['ratios']['latency_x86']:.3f} |" + (" |" if ref else ""),
         "",
-        f"Fine-tune: {ft['steps']} steps of distillation from the float model (resumed from {ft['resumed_from']}) on "
+        f"Fine-tune: {ft['steps']} steps of distillation from the float model"
+        + (f" seen at {ft['teacher_scale']:g}x the test scale (its maps on the whole photos, brought back to the "
+           "test grid and cut with each crop)" if ft.get("teacher_scale", 1) != 1 else "")
+        + f" (resumed from {ft['resumed_from']}) on "
         f"{ft['crop_size']}-px crops of {ft['pool']} ({ft['augment']})"
         + (f", plus DB's probability-map loss on the labels (weight {ft['label_weight']})" if ft["label_weight"] else "")
         + (f", plus a hint loss on the neck's output through a 1x1 adapter (weight {ft['feature_weight']})"
