@@ -166,7 +166,7 @@ def test_the_float_model_seen_larger_finds_the_small_text_it_misses(det_net):
     one, two = net_maps(det_net, images, 960), net_maps(det_net, images, 960, scale=2.0, batch=1)
     assert [m.shape for m in two] == [m.shape for m in one] == [(544, 960)] * 10
     h1, h2 = maps_hmean(real, one), maps_hmean(real, two)
-    assert abs(h1 - 0.258) < 0.01 and h2 > h1 + 0.1, (h1, h2)
+    assert abs(h1 - 0.258) < 0.01 and h2 > h1 + 0.1, (h1, h2)  # measured: 0.258 and 0.537
 
 
 def test_a_soft_map_is_cut_with_the_crop():

@@ -405,6 +405,10 @@ def test_prune_bad_inputs_exit_2(tmp_path):
     p = subprocess.run([sys.executable, "-m", "slim.cli", "prune", "det_mobile", "--recipe", str(bad)],
                        capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
     assert p.returncode == 2 and "prune.flops_keep` must lie between 0 and 1" in p.stderr and "Traceback" not in p.stderr
+    bad.write_text("finetune: {teacher_scale: 0.5}\n")
+    p = subprocess.run([sys.executable, "-m", "slim.cli", "prune", "det_mobile", "--recipe", str(bad)],
+                       capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    assert p.returncode == 2 and "bad.yaml: `finetune.teacher_scale` must be 1 (the test scale) or more, got 0.5" in p.stderr
     p = subprocess.run([sys.executable, "-m", "slim.cli", "prune", "det_mobile", "--model", "ch_ppocr_mobile_v2.0_cls"],
                        capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
     assert p.returncode == 2 and "is a cls model; this command needs a det model" in p.stderr
