@@ -466,3 +466,14 @@ def test_holdout_scores_against_detections_and_labels(det_net, tmp_path):
     lab = holdout_scores(det_net, student, pool, labels=True)
     assert lab["against"] == "labels" and lab["float"] == pytest.approx(net_hmean(det_net, items, 960))
     assert lab["pruned"] == pytest.approx(net_hmean(student, items, 960))
+    # with the teacher seen at 2x: against its detections there, which the float model at 960 does not all find
+    from slim.data.det_pool import map_boxes, maps_hmean, net_maps, to_u8
+
+    big = [to_u8(m) for m in net_maps(det_net, [img for img, _ in items], 960, scale=2.0, batch=1)]
+    pool2 = DetPool([], items, [], True, 960, "icdar3", "d", holdout_maps=big, teacher_scale=2.0)
+    two = holdout_scores(det_net, student, pool2, labels=False)
+    assert two["against"] == "the float model's detections at 2x the test scale"
+    ref = [(img, [{"points": b, "transcription": "text"} for b in bs])
+           for (img, _), bs in zip(items, map_boxes([img for img, _ in items], [m / np.float32(255) for m in big]))]
+    assert two["float"] == pytest.approx(maps_hmean(ref, net_maps(det_net, [img for img, _ in items], 960)))
+    assert two["float"] < 0.9, two
