@@ -171,7 +171,8 @@ def finetune(recipe: PruneRecipe, teacher, student, job: Path, pool: DetPool) ->
     key = _key(_settings(recipe.prune, "instructions_keep"), _settings(ft, "feature_weight", "teacher_scale"),
                pool.digest, lw, "online")
     ckpt = job / f"checkpoints-{key}"
-    # a worker draws the next batches and runs the teacher on them (half of each step) while the student trains
+    # a worker draws the next batches while the student trains, and runs the teacher on them (about half of
+    # each step) unless the pool's maps are the targets
     in_worker = DetScan(teacher, [1, 3, ft.crop_size, ft.crop_size], recipe.prune.method, [], pool.limit_side_len)
     r = distill_online(student, teacher, pool.sampler(ft.crop_size), ft.steps, ft.batch_size, ft.lr, ckpt,
                        ft.checkpoint_every, lw, teacher_in_worker=in_worker.net if cores(2) > 1 else None,
