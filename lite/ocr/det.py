@@ -28,11 +28,15 @@ def resize_for_test(img: np.ndarray, limit_side_len: int = 960) -> tuple[np.ndar
     return cv2.resize(img, (rw, rh)), (rh / float(h), rw / float(w))
 
 
+def normalize(img: np.ndarray) -> np.ndarray:
+    """A resized BGR image -> [1, 3, H, W] float32, as NormalizeImage and ToCHWImage make it."""
+    x = (img.astype(np.float32) / 255.0 - MEAN) / STD
+    return x.transpose(2, 0, 1)[None].copy()
+
+
 def preprocess(img: np.ndarray, limit_side_len: int = 960) -> tuple[np.ndarray, tuple[int, int]]:
     """BGR image -> ([1, 3, H, W] float32, original (h, w))."""
-    resized, _ = resize_for_test(img, limit_side_len)
-    x = (resized.astype(np.float32) / 255.0 - MEAN) / STD
-    return x.transpose(2, 0, 1)[None].copy(), img.shape[:2]
+    return normalize(resize_for_test(img, limit_side_len)[0]), img.shape[:2]
 
 
 def _mini_box(contour) -> tuple[np.ndarray, float]:

@@ -38,17 +38,13 @@ def net_maps(net, images: list[np.ndarray], limit_side_len: int, batch: int = 8,
     import cv2
     import paddle
 
-    from lite.ocr.det import MEAN, STD, preprocess, test_size
+    from lite.ocr.det import normalize, test_size
 
     net.eval()
-    if scale == 1.0:
-        xs = [preprocess(img, limit_side_len)[0] for img in images]
-    else:
-        xs = []
-        for img in images:
-            rh, rw = test_size(*img.shape[:2], limit_side_len)
-            big = cv2.resize(img, (int(round(rw * scale / 32)) * 32, int(round(rh * scale / 32)) * 32))
-            xs.append(((big.astype(np.float32) / 255.0 - MEAN) / STD).transpose(2, 0, 1)[None].copy())
+    grids = [test_size(*img.shape[:2], limit_side_len) for img in images]
+    # at scale 1 this is resize_for_test: each side already a multiple of 32
+    xs = [normalize(cv2.resize(img, (int(round(rw * scale / 32)) * 32, int(round(rh * scale / 32)) * 32)))
+          for img, (rh, rw) in zip(images, grids)]
     maps: list = [None] * len(xs)
     by_shape: dict = {}
     for i, x in enumerate(xs):
@@ -61,15 +57,18 @@ def net_maps(net, images: list[np.ndarray], limit_side_len: int, batch: int = 8,
                 for k, i in enumerate(part):
                     maps[i] = out[k, 0]
     if scale != 1.0:
-        for i, img in enumerate(images):
-            rh, rw = test_size(*img.shape[:2], limit_side_len)
-            maps[i] = cv2.resize(maps[i], (rw, rh), interpolation=cv2.INTER_AREA)
+        maps = [cv2.resize(m, (rw, rh), interpolation=cv2.INTER_AREA) for m, (rh, rw) in zip(maps, grids)]
     return maps
 
 
 def to_u8(m: np.ndarray) -> np.ndarray:
     """A probability map stored in a quarter of the bytes (steps of 1/255)."""
     return np.round(np.clip(m, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def from_u8(m: np.ndarray) -> np.ndarray:
+    """The float32 map a to_u8 map stands for."""
+    return m.astype(np.float32) / 255
 
 
 def _save_maps(path: Path, maps: list[np.ndarray]) -> None:
@@ -151,7 +150,7 @@ class DetPool:
             maps = _scaled_maps(job / f"maps-{digest}-{limit_side_len}-{holdout}-x{teacher_scale:g}.npz",
                                 [img for img, _ in pool + hold], teacher, limit_side_len, teacher_scale, log, mapper)
             # crops centre on the text the targets mark
-            hints = map_boxes([img for img, _ in pool], (m / np.float32(255) for m in maps[:len(pool)]))
+            hints = map_boxes([img for img, _ in pool], (from_u8(m) for m in maps[:len(pool)]))
             return cls(pool, hold, hints, labelled, limit_side_len, photos.name, digest,
                        maps[:len(pool)], maps[len(pool):], teacher_scale)
         cache = job / f"hints-{digest}-{limit_side_len}-{holdout}.json"
@@ -205,4 +204,4 @@ class PoolCrops:
                                hints=self.hints[i])
         crop, moved, soft = random_crop(rng, img, gt if with_labels else None, self.size, self.limit_side_len,
                                         hints=self.hints[i], soft=self.maps[i])
-        return crop, moved, soft.astype(np.float32) / 255
+        return crop, moved, from_u8(soft)

@@ -189,14 +189,14 @@ def holdout_scores(teacher, student, pool: DetPool, labels: bool) -> dict | None
     the teacher's scale: what the fine-tune aimed at)."""
     if not pool.holdout:
         return None
-    from slim.data.det_pool import map_boxes, maps_hmean, net_maps
+    from slim.data.det_pool import from_u8, map_boxes, maps_hmean, net_maps
 
     items, lim = pool.holdout, pool.limit_side_len
     images = [img for img, _ in items]
     maps = net_maps(teacher, images, lim)  # one pass of the float model serves both uses
     against = "labels"
     if not labels or not all(gt for _, gt in items):
-        ref = maps if pool.holdout_maps is None else [m / np.float32(255) for m in pool.holdout_maps]
+        ref = maps if pool.holdout_maps is None else [from_u8(m) for m in pool.holdout_maps]
         items = [(img, [{"points": b, "transcription": "text"} for b in bs]) for img, bs in zip(images, map_boxes(images, ref))]
         against = "the float model's detections" + ("" if pool.holdout_maps is None
                                                      else f" at {pool.teacher_scale:g}x the test scale")

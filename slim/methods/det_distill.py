@@ -213,8 +213,9 @@ def distill_online(student, teacher, sample, steps: int, batch_size: int, lr: fl
     data; a sample may carry its target as a third item, a float map cut
     from the teacher's map of the whole photo, and then the teacher runs
     only for the hint loss), plus, with `label_weight` > 0, DB's
-    probability-map loss on the labels moved into the crop. The batch depends only on the seed and the
-    step, so a resumed run ends where an uninterrupted one would.
+    probability-map loss on the labels moved into the crop. The batch
+    depends only on the seed and the step, so a resumed run ends where an
+    uninterrupted one would.
 
     `teacher_in_worker`: a picklable zero-argument callable giving the
     teacher; then a worker draws the crops and runs the teacher for the next
