@@ -3,11 +3,12 @@ run end to end on the real model, gated on the int8 ARM `.nb`."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from lite.errors import LiteError
-from slim.recipe import RECIPES_DIR, load_quant_recipe
+from slim.recipe import RECIPES_DIR, load_prune_recipe, load_quant_recipe
 
 from .conftest import need
 from .test_prune import DET_ONNX, TINY, icdar_subset
@@ -18,7 +19,14 @@ def test_det_recipes_load():
     q = load_quant_recipe(RECIPES_DIR / "det_mobile_quant.yaml")
     assert q.task == "det" and q.prune == "" and q.gate.max_drop_points == 1.0 and q.gate.bench_shape == [1, 3, 640, 640]
     pq = load_quant_recipe(RECIPES_DIR / "det_mobile_prune_quant.yaml")
-    assert pq.prune == "det_mobile_prune.yaml" and pq.quant == q.quant and pq.gate == q.gate
+    assert pq.prune == "det_mobile_prune_deep.yaml" and pq.quant == q.quant
+    # label-free, the int8 det is gated on no drop below the float model (the target), not a point
+    assert pq.gate.max_drop_points == 0.0 and replace(pq.gate, max_drop_points=1.0) == q.gate
+    # the system's det: the label-free prune recipe, pruned deeper and fine-tuned longer, nothing else
+    base, deep = (load_prune_recipe(RECIPES_DIR / n) for n in ("det_mobile_prune.yaml", pq.prune))
+    assert deep.prune.flops_keep < base.prune.flops_keep and deep.finetune.steps == 2 * base.finetune.steps
+    assert replace(deep, prune=base.prune, finetune=base.finetune) == base
+    assert replace(deep.finetune, steps=base.finetune.steps) == base.finetune
 
 
 def test_recipe_for_another_task_is_refused(tmp_path):
