@@ -5,14 +5,14 @@ from slim.acceptance import check
 from slim.report.schema import Report
 
 
-def _det(hmean_float, hmean_pruned, label_weight, gate="icdar2015_test", synthetic=()):
+def _det(hmean_float, hmean_pruned, label_weight, gate="icdar2015_test", synthetic=(), cached=()):
     side = {"nb_bytes_arm": 1_000_000, "instructions_per_run": 500_000_000}
     return Report.from_json({
         "task": "det", "kind": "prune", "model": "ch_ppocr_mobile_v2.0_det", "metric": "hmean", "passed": True,
         "eval_set": {"name": gate, "size": 500, "parts": {gate: 500}, "gate_size": 500, "gate_set": gate,
                      "synthetic": list(synthetic)},
         "baseline": {"metric_value": hmean_float, **side}, "slim": {"metric_value": hmean_pruned, **side},
-        "finetune": {"label_weight": label_weight}, "seconds": 1000.0,
+        "finetune": {"label_weight": label_weight}, "seconds": 1000.0, "cached": list(cached),
         "ratios": {"flops": 0.33, "instructions": 0.5, "latency_x86": 0.5}})
 
 
@@ -50,3 +50,14 @@ def test_the_job_time_counts_only_on_a_cold_run():
     assert not {r["target"]: r for r in check(_cls(200.0, False))}["whole job (s)"]["passed"]
     warm = [r for r in check(_cls(60.0, True)) if r["target"].startswith("whole job")]
     assert len(warm) == 1 and not warm[0]["passed"] and "fresh OCRSLIM_HOME" in warm[0]["reference"]
+
+
+def test_a_prune_job_that_read_a_stage_from_the_cache_is_not_timed():
+    """The det prune job's stages (the float maps, the scan, the fine-tune)
+    resume from the job cache; a run that read any of them did not do the job."""
+    cold = [r for r in check(_det(0.217, 0.214, 0.0)) if r["target"].startswith("whole job")]
+    assert cold[0]["target"] == "whole job (s)" and cold[0]["passed"] and cold[0]["limit"] == 1800
+    warm = [r for r in check(_det(0.217, 0.214, 0.0, cached=["float maps", "fine-tune (from step 800)"]))
+            if r["target"].startswith("whole job")]
+    assert len(warm) == 1 and not warm[0]["passed"] and warm[0]["value"] == 1000.0
+    assert "float maps, fine-tune (from step 800) from the cache" in warm[0]["target"]

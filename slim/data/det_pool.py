@@ -128,6 +128,7 @@ class DetPool:
     maps: list | None = None          # the float model's uint8 maps at teacher_scale on each pool photo
     holdout_maps: list | None = None  # and on each held-out photo
     teacher_scale: float = 1.0
+    cached: tuple = ()    # what came from the job cache ("float maps", "crop hints"): a rerun's time is not the job's
 
     @classmethod
     def build(cls, photos: ListReader, teacher, job: Path, holdout: int, limit_side_len: int,
@@ -147,21 +148,23 @@ class DetPool:
         digest = _digest(photos)
         labelled = all(gt is not None for _, gt in items)
         if teacher_scale != 1.0:
-            maps = _scaled_maps(job / f"maps-{digest}-{limit_side_len}-{holdout}-x{teacher_scale:g}.npz",
-                                [img for img, _ in pool + hold], teacher, limit_side_len, teacher_scale, log, mapper)
+            file = job / f"maps-{digest}-{limit_side_len}-{holdout}-x{teacher_scale:g}.npz"
+            hit = ("float maps",) if file.is_file() else ()
+            maps = _scaled_maps(file, [img for img, _ in pool + hold], teacher, limit_side_len, teacher_scale, log, mapper)
             # crops centre on the text the targets mark
             hints = map_boxes([img for img, _ in pool], (from_u8(m) for m in maps[:len(pool)]))
             return cls(pool, hold, hints, labelled, limit_side_len, photos.name, digest,
-                       maps[:len(pool)], maps[len(pool):], teacher_scale)
+                       maps[:len(pool)], maps[len(pool):], teacher_scale, hit)
         cache = job / f"hints-{digest}-{limit_side_len}-{holdout}.json"
-        if cache.is_file():
+        hit = ("crop hints",) if cache.is_file() else ()
+        if hit:
             hints = json.loads(cache.read_text())
         else:
             log(f"the float model's detections on {len(pool)} pool photos (crop hints; cached)")
             images = [img for img, _ in pool]
             hints = detector(images) if detector else detect(teacher, images, limit_side_len)
             write_bytes(cache, json.dumps(hints).encode())
-        return cls(pool, hold, hints, labelled, limit_side_len, photos.name, digest)
+        return cls(pool, hold, hints, labelled, limit_side_len, photos.name, digest, cached=hit)
 
     def sampler(self, size: int) -> "PoolCrops":
         """Augmented `size` crops of random pool photos, half centred on text (det_aug.random_crop)."""

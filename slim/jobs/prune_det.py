@@ -112,6 +112,7 @@ def prune(recipe: PruneRecipe, teacher, job: Path, pool: DetPool) -> tuple[objec
     sens_set = pool.sensitivity_crops(teacher, pc.sensitivity_images, pc.sensitivity_side, labels)
     against = "their labels" if labels else "the float model's detections"
     sens_file = job / f"sensitivity-{_key(pc.method, pc.ratios, pc.sensitivity_images, pc.sensitivity_side, pool.digest, labels)}.json"
+    scanned_before = sens_file.is_file()
     sens = sensitivity(pruner, lambda: net_hmean(work, sens_set, pool.limit_side_len), pc.ratios, sens_file,
                        scan=_scan_in_workers(DetScan(teacher, shape, pc.method, sens_set, pool.limit_side_len)),
                        desc=f"sensitivity ({len(pruner.units)} units x {len(pc.ratios)} ratios, {len(sens_set)} "
@@ -142,7 +143,8 @@ def prune(recipe: PruneRecipe, teacher, job: Path, pool: DetPool) -> tuple[objec
     final = pruned_copy(teacher, shape, pc.method, ratios)
     sens_info = {"crops": len(sens_set), "side": pc.sensitivity_side, "source": pool.name, "against": against,
                  "boxes": sum(len(gt) for _, gt in sens_set)}
-    return clean_copy(final), {"plan": plan, "sensitivity": sens, "sensitivity_set": sens_info}
+    return clean_copy(final), {"plan": plan, "sensitivity": sens, "sensitivity_set": sens_info,
+                               "cached": ["sensitivity scan"] if scanned_before else []}
 
 
 def _scan_in_workers(payload):
@@ -228,6 +230,9 @@ def pruned_network(recipe: PruneRecipe, model: str, images: str | None = None,
                 photos={"source": photos.name, "real": real, "pool": len(pool.pool), "holdout": len(pool.holdout),
                         "labelled": pool.labelled})
     wait()
+    if info["finetune"].get("resumed_from"):
+        info["cached"].append(f"fine-tune (from step {info['finetune']['resumed_from']})")
+    info["cached"] = list(pool.cached) + info["cached"]
     return name, teacher, student, info
 
 
@@ -273,6 +278,7 @@ def _report(recipe, sets, nbs, info, name, teacher, student, shape, stage) -> di
     report = _evaluate(recipe, sets, nbs, ref, info["job"])
     report.update(model=name, task="det", kind="prune", metric="hmean", pruning_plan=info["plan"],
                   finetune=info["finetune"], sensitivity_set=info["sensitivity_set"], photos=info["photos"],
+                  cached=info["cached"],
                   holdout=info["holdout"], flops_input=shape,
                   params={"float": params(teacher), "pruned": params(student)},
                   flops={"float": flops(teacher, shape), "pruned": flops(student, shape)})

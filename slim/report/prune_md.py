@@ -59,7 +59,9 @@ def render_md(r: dict) -> str:
            if ft.get("feature_weight") else "")
         + f"; final loss {ft['loss']}. Whole job {r['seconds']} s"
         + (f" (the official pruned model's row, {ref['seconds']} s more, is timed apart)." if ref.get("seconds")
-           else "."),
+           else ".")
+        + (f" A rerun: {', '.join(r['cached'])} came from the job cache, so this is not the job's time."
+           if r.get("cached") else ""),
         "",
         "![sensitivity](sensitivity.png) ![accuracy vs FLOPs](accuracy_vs_flops.png)",
         "",
