@@ -41,11 +41,11 @@ def _cold_time(limit: int, ref: str):
     read ARM gate scores, or a stage's result, from the cache did not do all
     of the job."""
     def row(r: Report) -> tuple:
-        if any(g.get("scored_before") for g in r.extra.get("gate") or []):
-            return ("whole job (s), a rerun: gate scores read from the cache", r.seconds, limit,
-                    "not timed: run with a fresh OCRSLIM_HOME", False, False)
-        if r.extra.get("cached"):
-            return (f"whole job (s), a rerun: {', '.join(r.extra['cached'])} from the cache", r.seconds, limit,
+        # what the report says it read: the quant jobs' gate scores, the prune job's stages
+        reused = (["gate scores read"] if any(g.get("scored_before") for g in r.extra.get("gate") or []) else []) \
+            + list(r.extra.get("cached") or [])
+        if reused:
+            return (f"whole job (s), a rerun: {', '.join(reused)} from the cache", r.seconds, limit,
                     "not timed: run with a fresh OCRSLIM_HOME", False, False)
         return "whole job (s)", r.seconds, limit, ref, False
     return row

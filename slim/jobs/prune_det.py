@@ -230,9 +230,8 @@ def pruned_network(recipe: PruneRecipe, model: str, images: str | None = None,
                 photos={"source": photos.name, "real": real, "pool": len(pool.pool), "holdout": len(pool.holdout),
                         "labelled": pool.labelled})
     wait()
-    if info["finetune"].get("resumed_from"):
-        info["cached"].append(f"fine-tune (from step {info['finetune']['resumed_from']})")
-    info["cached"] = list(pool.cached) + info["cached"]
+    resumed = info["finetune"].get("resumed_from")
+    info["cached"] = [*pool.cached, *info["cached"], *([f"fine-tune (from step {resumed})"] if resumed else [])]
     return name, teacher, student, info
 
 
